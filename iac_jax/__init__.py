@@ -1,0 +1,19 @@
+"""iac-jax: instance-adaptive neural compression in JAX/Flax.
+
+Public API:
+  load_model(name_or_path) -> Model
+  encode_image(model, image_uint8_hwc) -> bytes
+  decode(data, model=None) -> uint8[T, H, W, 3]
+  BitstreamError: raised for every malformed bitstream.
+"""
+
+from iac_jax.bitstream import BitstreamError
+from iac_jax.codec import decode, encode_image
+from iac_jax.configs import CONFIGS, ModelConfig, get_config
+from iac_jax.models import Model, init_model, load_model, save_model, shipped_models
+
+__all__ = [
+    'BitstreamError', 'CONFIGS', 'Model', 'ModelConfig', 'decode', 'encode_image',
+    'get_config', 'init_model', 'load_model', 'save_model', 'shipped_models',
+]
+__version__ = '0.1.0'

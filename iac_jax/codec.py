@@ -1,0 +1,202 @@
+"""Image coding with real range-coded bitstreams.
+
+Encoder and decoder run the same jitted functions on the same inputs for every
+quantity that selects a CDF table or enters the synthesis (z_hat -> mu, sigma ->
+table indexes; y_hat -> x_hat), so the decoder's frames equal the encoder's
+reconstruction exactly.
+
+Frames of any size are padded (edge replication) to a multiple of 64 and cropped
+back after decoding.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from iac_jax import bitstream, range_coding
+from iac_jax.bitstream import BitstreamError
+from iac_jax.configs import PAD_MULTIPLE, ModelConfig
+from iac_jax.entropy_models import CdfTables, factorized_tables, gaussian
+from iac_jax.hyperprior import MeanScaleHyperprior
+from iac_jax.models import Model, load_model, shipped_models
+
+log = logging.getLogger(__name__)
+
+TAG_Z = b'Z'
+TAG_Y = b'Y'
+
+
+# --- jitted stages, shared by encoder and decoder -------------------------------
+
+@functools.partial(jax.jit, static_argnums=0)
+def _analysis(config: ModelConfig, params, x):
+  return MeanScaleHyperprior(config).apply({'params': params}, x, method='analysis')
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _hyper_synthesis(config: ModelConfig, params, z_hat):
+  return MeanScaleHyperprior(config).apply(
+      {'params': params}, z_hat, method='hyper_synthesis')
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _synthesis(config: ModelConfig, params, y_hat):
+  return MeanScaleHyperprior(config).apply({'params': params}, y_hat, method='synthesis')
+
+
+@functools.cache
+def _gaussian_tables() -> CdfTables:
+  return gaussian.gaussian_tables()
+
+
+_Z_TABLES: dict[bytes, CdfTables] = {}
+
+
+def _z_tables(model: Model) -> CdfTables:
+  key = model.fingerprint
+  if key not in _Z_TABLES:
+    _Z_TABLES[key] = factorized_tables(model.params['z_prior'])
+  return _Z_TABLES[key]
+
+
+# --- pixels ---------------------------------------------------------------------
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+  """Checks an image and converts grayscale or RGBA to uint8[H, W, 3] RGB."""
+  image = np.asarray(image)
+  if image.dtype != np.uint8:
+    raise TypeError(f'expected a uint8 image, got dtype {image.dtype}')
+  if image.ndim == 2:
+    image = image[:, :, None]
+  if image.ndim != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+    raise ValueError(f'expected an image [H, W, C], got shape {image.shape}')
+  channels = image.shape[2]
+  if channels == 1:
+    log.warning('grayscale input: coding it as RGB with equal channels')
+    image = np.repeat(image, 3, axis=2)
+  elif channels == 4:
+    log.warning('RGBA input: the alpha channel is dropped')
+    image = image[:, :, :3]
+  elif channels != 3:
+    raise ValueError(f'expected 1, 3 or 4 channels, got {channels}')
+  return np.ascontiguousarray(image)
+
+
+def pad_to_multiple(image: np.ndarray, multiple: int = PAD_MULTIPLE) -> np.ndarray:
+  """Pads uint8[H, W, 3] by edge replication so that H and W divide by `multiple`."""
+  h, w, _ = image.shape
+  return np.pad(image, ((0, -h % multiple), (0, -w % multiple), (0, 0)), mode='edge')
+
+
+def to_uint8(x_hat: np.ndarray, height: int, width: int) -> np.ndarray:
+  """float [1, Hp, Wp, 3] reconstruction -> cropped uint8[H, W, 3]."""
+  x = np.asarray(x_hat, np.float32)[0, :height, :width]
+  return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+# --- one frame ------------------------------------------------------------------
+
+def _z_indexes(shape: Sequence[int]) -> np.ndarray:
+  return np.broadcast_to(np.arange(shape[-1], dtype=np.int32), shape)
+
+
+def _y_indexes(sigma: np.ndarray) -> np.ndarray:
+  return gaussian.scale_indexes(np.asarray(sigma))
+
+
+def encode_frame(model: Model, image: np.ndarray) -> tuple[list[bitstream.Section],
+                                                           np.ndarray]:
+  """Codes one uint8[H, W, 3] frame; returns its (z, y) sections and the decoder's
+  reconstruction uint8[H, W, 3]."""
+  height, width, _ = image.shape
+  x = jnp.asarray(pad_to_multiple(image)[None], jnp.float32) / 255.0
+  y, z = _analysis(model.config, model.params, x)
+  z_int = np.round(np.asarray(z)).astype(np.int64)
+  z_bytes = range_coding.encode(z_int, _z_indexes(z_int.shape), _z_tables(model))
+  mu, sigma = _hyper_synthesis(model.config, model.params, z_int.astype(np.float32))
+  mu = np.asarray(mu)
+  y_int = np.round(np.asarray(y) - mu).astype(np.int64)
+  y_bytes = range_coding.encode(y_int, _y_indexes(sigma), _gaussian_tables())
+  x_hat = _synthesis(model.config, model.params, y_int.astype(np.float32) + mu)
+  sections = [bitstream.Section(TAG_Z, z_bytes), bitstream.Section(TAG_Y, y_bytes)]
+  return sections, to_uint8(x_hat, height, width)
+
+
+def _decode_ints(payload: bytes, indexes: np.ndarray, tables: CdfTables,
+                 what: str) -> np.ndarray:
+  try:
+    return range_coding.decode(payload, indexes, tables)
+  except range_coding.RangeCodingError as e:
+    raise BitstreamError(f'{what}: {e}') from None
+
+
+def decode_frame(model: Model, z_section: bitstream.Section, y_section: bitstream.Section,
+                 height: int, width: int) -> np.ndarray:
+  """Inverse of `encode_frame`: uint8[H, W, 3]."""
+  if z_section.tag != TAG_Z or y_section.tag != TAG_Y:
+    raise BitstreamError('expected a z section followed by a y section')
+  ph, pw = -(-height // PAD_MULTIPLE) * PAD_MULTIPLE, -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
+  z_shape = (1, ph // 64, pw // 64, model.config.num_hyper_latents)
+  z_int = _decode_ints(z_section.payload, _z_indexes(z_shape), _z_tables(model), 'z')
+  mu, sigma = _hyper_synthesis(model.config, model.params, z_int.astype(np.float32))
+  mu = np.asarray(mu)
+  y_int = _decode_ints(y_section.payload, _y_indexes(sigma), _gaussian_tables(), 'y')
+  x_hat = _synthesis(model.config, model.params, y_int.astype(np.float32) + mu)
+  return to_uint8(x_hat, height, width)
+
+
+# --- public API -----------------------------------------------------------------
+
+def _header(model: Model, kind: int, frames: int, height: int, width: int,
+            fps: tuple[int, int] = (0, 1)) -> bitstream.Header:
+  return bitstream.Header(
+      kind=kind, model_name=model.name, model_fingerprint=model.fingerprint,
+      config_name=model.config.name, num_filters=model.config.num_filters,
+      num_latents=model.config.num_latents, frames=frames, height=height, width=width,
+      fps_num=fps[0], fps_den=fps[1])
+
+
+def encode_image(model: Model, image: np.ndarray) -> bytes:
+  """Compresses uint8[H, W, C] (C = 1, 3 or 4) into an iac-jax bitstream."""
+  image = as_rgb_uint8(image)
+  sections, _ = encode_frame(model, image)
+  h, w, _ = image.shape
+  return bitstream.pack(_header(model, bitstream.KIND_IMAGE, 1, h, w), sections)
+
+
+def model_for(header: bitstream.Header, model: Model | None) -> Model:
+  """The model a stream needs: the given one (checked) or the shipped one it names."""
+  if model is None:
+    if header.model_name not in shipped_models():
+      raise BitstreamError(f'the bitstream needs model {header.model_name!r}, which is '
+                           f'not installed (shipped: {shipped_models()})')
+    model = load_model(header.model_name)
+  if (model.config.name != header.config_name
+      or model.config.num_filters != header.num_filters
+      or model.config.num_latents != header.num_latents):
+    raise BitstreamError(f'the bitstream is for config {header.config_name!r} '
+                         f'(N={header.num_filters}, M={header.num_latents}), not '
+                         f'{model.config.name!r}')
+  if model.fingerprint != header.model_fingerprint:
+    raise BitstreamError(f'the bitstream was made with different weights than model '
+                         f'{model.name!r} (fingerprint mismatch)')
+  return model
+
+
+def decode(data: bytes, model: Model | None = None) -> np.ndarray:
+  """Decodes a bitstream to uint8[T, H, W, 3]; raises BitstreamError if malformed."""
+  header, sections = bitstream.unpack(data)
+  if header.kind != bitstream.KIND_IMAGE:
+    raise BitstreamError(f'stream kind {header.kind} is not supported by this decoder')
+  if len(sections) != 2 * header.frames:
+    raise BitstreamError(f'expected {2 * header.frames} sections, found {len(sections)}')
+  model = model_for(header, model)
+  frames = [decode_frame(model, sections[2 * t], sections[2 * t + 1],
+                         header.height, header.width) for t in range(header.frames)]
+  return np.stack(frames)

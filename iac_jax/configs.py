@@ -1,0 +1,51 @@
+"""Named model configurations of the mean-scale hyperprior.
+
+`N` is the width of the hidden layers, `M` the number of latent channels of `y`
+(Minnen et al. 2018). The paper uses N=128, M=192; `small` is the CPU default and
+`tiny` exists so that tests run in seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture of one mean-scale hyperprior.
+
+  Attributes:
+    name: registry name of this configuration.
+    num_filters: N, channels of the hidden layers of all four transforms.
+    num_latents: M, channels of the latent `y`.
+    factorized_filters: hidden widths of the per-channel density MLP of `z`.
+  """
+
+  name: str
+  num_filters: int
+  num_latents: int
+  factorized_filters: tuple[int, ...] = (3, 3, 3)
+
+  @property
+  def num_hyper_latents(self) -> int:
+    """Channels of `z` (the hyper-analysis ends in N channels)."""
+    return self.num_filters
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    'paper': ModelConfig('paper', num_filters=128, num_latents=192),
+    'small': ModelConfig('small', num_filters=64, num_latents=96),
+    'tiny': ModelConfig('tiny', num_filters=8, num_latents=12),
+}
+
+# Images are padded to a multiple of this: g_a and h_a downsample by 2^6 in total.
+PAD_MULTIPLE = 64
+
+
+def get_config(name: str) -> ModelConfig:
+  """Returns the configuration registered as `name`."""
+  try:
+    return CONFIGS[name]
+  except KeyError:
+    raise ValueError(
+        f'unknown model config {name!r}; known: {sorted(CONFIGS)}') from None

@@ -1,0 +1,117 @@
+"""Non-parametric factorized density for the hyper-latent `z` (Balle et al. 2018, App. 6.1).
+
+Per channel, the CDF is a monotone MLP: `c(x) = sigmoid(f_K(...f_1(x)))` with
+`f_k(x) = g_k(softplus(H_k) x + b_k)`, `g_k(x) = x + tanh(a_k) * tanh(x)` for k < K.
+Softplus weights and factors in (-1, 1) keep every layer increasing in x. The
+probability of an integer bin is `c(k + 1/2) - c(k - 1/2)`; with uniform noise the
+same formula is the density of `z + u` (Balle et al. 2018).
+
+The CDF is written once, for any array namespace, so that the coding tables are
+evaluated in float64 NumPy (deterministic, no JAX) from the same formula that
+training differentiates in JAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from iac_jax.entropy_models.tables import CdfTables, tables_from_pmfs
+
+_LIKELIHOOD_BOUND = 1e-9
+# Coding support: integers where the CDF has more than this mass outside.
+_TAIL_MASS = 1e-7
+_MAX_SUPPORT = 512
+
+
+def _softplus(x, xp):
+  return xp.logaddexp(x, 0.0)
+
+
+def _centered_uniform(key, shape, dtype=jnp.float32):
+  return jax.random.uniform(key, shape, dtype, -0.5, 0.5)
+
+
+def cdf_logits(params: Mapping[str, Any], x, xp=jnp):
+  """Logits of the CDF. x: [C, n] (one row per channel) -> [C, n]."""
+  num_layers = sum(1 for k in params if k.startswith('matrix'))
+  h = x[:, None, :]  # [C, 1, n]
+  for i in range(num_layers):
+    h = xp.matmul(_softplus(params[f'matrix{i}'], xp), h) + params[f'bias{i}']
+    if i < num_layers - 1:
+      h = h + xp.tanh(params[f'factor{i}']) * xp.tanh(h)
+  return h[:, 0, :]
+
+
+class FactorizedDensity(nn.Module):
+  """Per-channel learned density of `z`. Inputs are float[..., C], channels last."""
+
+  channels: int
+  filters: tuple[int, ...] = (3, 3, 3)
+  init_scale: float = 10.0
+
+  def setup(self):
+    widths = (1,) + tuple(self.filters) + (1,)
+    scale = self.init_scale**(1.0 / (len(self.filters) + 1))
+    params = {}
+    for i in range(len(self.filters) + 1):
+      init = float(np.log(np.expm1(1.0 / scale / widths[i + 1])))
+      shape = (self.channels, widths[i + 1], widths[i])
+      params[f'matrix{i}'] = self.param(
+          f'matrix{i}', nn.initializers.constant(init), shape)
+      params[f'bias{i}'] = self.param(
+          f'bias{i}', _centered_uniform, (self.channels, widths[i + 1], 1))
+      if i < len(self.filters):
+        params[f'factor{i}'] = self.param(
+            f'factor{i}', nn.initializers.zeros, (self.channels, widths[i + 1], 1))
+    self._params = params
+
+  def __call__(self, z: jax.Array) -> jax.Array:
+    """Likelihood of the bins around `z` (noisy or integer), float[..., C]."""
+    return self.likelihood(z)
+
+  def bits(self, z: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+    """Bits of each element of `z`: of `z + u` when `rng` is given (training), of
+    `round(z)` otherwise (evaluation)."""
+    if rng is not None:
+      z = z + jax.random.uniform(rng, z.shape, z.dtype, -0.5, 0.5)
+    else:
+      z = jnp.round(z)
+    return -jnp.log2(self.likelihood(z))
+
+  def likelihood(self, z: jax.Array) -> jax.Array:
+    shape = z.shape
+    v = jnp.reshape(z, (-1, self.channels)).T  # [C, n]
+    lower = cdf_logits(self._params, v - 0.5)
+    upper = cdf_logits(self._params, v + 0.5)
+    # Evaluate in the tail where the sigmoid is not saturated (Balle et al. 2018).
+    sign = -jnp.sign(lower + upper)
+    lik = jnp.abs(jax.nn.sigmoid(sign * upper) - jax.nn.sigmoid(sign * lower))
+    lik = jnp.maximum(lik, _LIKELIHOOD_BOUND)
+    return jnp.reshape(lik.T, shape)
+
+
+def factorized_tables(params: Mapping[str, Any], precision: int = 16) -> CdfTables:
+  """Integer CDF tables, one per channel, from the density's parameters.
+
+  Evaluated in float64 NumPy, so encoder and decoder derive identical tables from
+  identical parameters. Table c codes the integer z[..., c].
+  """
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  channels = p['matrix0'].shape[0]
+  grid = np.arange(-_MAX_SUPPORT, _MAX_SUPPORT + 1, dtype=np.float64)
+  edges = np.concatenate([grid - 0.5, grid[-1:] + 0.5])
+  logits = cdf_logits(p, np.broadcast_to(edges, (channels, edges.size)), np)
+  cdf = 1.0 / (1.0 + np.exp(-logits))  # [C, 2*MAX+2]
+  pmfs, offsets = [], []
+  for c in range(channels):
+    inside = np.nonzero((cdf[c, 1:] > _TAIL_MASS) & (cdf[c, :-1] < 1 - _TAIL_MASS))[0]
+    lo, hi = (inside[0], inside[-1]) if inside.size else (_MAX_SUPPORT, _MAX_SUPPORT)
+    pmfs.append(np.diff(cdf[c, lo:hi + 2]))
+    offsets.append(int(grid[lo]))
+  return tables_from_pmfs(pmfs, offsets, precision)

@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from iac_jax.entropy_models import factorized_tables, gaussian
+from iac_jax.entropy_models.factorized import FactorizedDensity, cdf_logits
+from iac_jax.entropy_models.tables import pmf_to_quantized_cdf, tables_from_pmfs
+from iac_jax.hyperprior import MeanScaleHyperprior
+from tests.conftest import smooth_image
+
+
+def test_quantized_cdf_is_valid_and_deterministic():
+  pmf = np.array([0.5, 0.25, 1e-12, 0.2, 0.05 - 1e-12])
+  cdf = pmf_to_quantized_cdf(pmf, 16)
+  assert cdf[0] == 0 and cdf[-1] == 1 << 16
+  assert np.all(np.diff(cdf) >= 1)  # every symbol, even a tiny one, stays codable
+  np.testing.assert_array_equal(cdf, pmf_to_quantized_cdf(pmf.copy(), 16))
+  with pytest.raises(ValueError):
+    pmf_to_quantized_cdf(np.array([np.nan, 1.0]), 16)
+
+
+def test_tables_layout():
+  t = tables_from_pmfs([np.array([0.5, 0.5]), np.array([1.0])], [-1, 3], precision=12)
+  # [-precision, cdf of 2 symbols + escape] + [-precision, cdf of 1 symbol + escape]
+  assert t.lookup.size == (1 + 4) + (1 + 3)
+  assert t.lookup[0] == -12 and t.lookup[5] == -12
+  np.testing.assert_array_equal(t.offsets, [-1, 3])
+  np.testing.assert_array_equal(t.sizes, [2, 1])
+
+
+def test_factorized_density_is_a_distribution():
+  density = FactorizedDensity(channels=3)
+  params = density.init(jax.random.PRNGKey(0), jnp.zeros((1, 3)))['params']
+  k = jnp.arange(-200, 201, dtype=jnp.float32)[:, None] * jnp.ones((1, 3))
+  lik = density.apply({'params': params}, k)
+  np.testing.assert_allclose(jnp.sum(lik, axis=0), np.ones(3), atol=1e-4)
+
+
+def test_factorized_tables_are_deterministic_and_match_the_density():
+  density = FactorizedDensity(channels=4)
+  params = density.init(jax.random.PRNGKey(3), jnp.zeros((1, 4)))['params']
+  a = factorized_tables(params)
+  b = factorized_tables(jax.tree.map(np.array, params))
+  np.testing.assert_array_equal(a.lookup, b.lookup)
+  # The float64 NumPy CDF is the same function as the float32 JAX one.
+  x = np.linspace(-20, 20, 41)
+  np64 = cdf_logits({k: np.asarray(v, np.float64) for k, v in params.items()},
+                    np.broadcast_to(x, (4, 41)), np)
+  j32 = cdf_logits(params, jnp.broadcast_to(jnp.asarray(x, jnp.float32), (4, 41)))
+  np.testing.assert_allclose(np64, j32, rtol=1e-4, atol=1e-4)
+
+
+def test_gaussian_scale_indexes_pick_the_nearest_table_scale():
+  table = gaussian.scale_table()
+  idx = gaussian.scale_indexes(table.astype(np.float32))
+  np.testing.assert_array_equal(idx, np.arange(gaussian.NUM_SCALES))
+  assert gaussian.scale_indexes(np.float32(1e-5)) == 0
+  assert gaussian.scale_indexes(np.float32(1e6)) == gaussian.NUM_SCALES - 1
+  np.testing.assert_array_equal(
+      np.asarray(gaussian.scale_indexes(jnp.asarray(table, jnp.float32), jnp)),
+      np.arange(gaussian.NUM_SCALES))
+
+
+def test_training_bits_are_at_least_evaluation_bits(tiny_model):
+  x = jnp.asarray(smooth_image(128, 192)[None], jnp.float32) / 255.0
+  module = MeanScaleHyperprior(tiny_model.config)
+  evaluation = module.apply({'params': tiny_model.params}, x, training=False)
+  train_y, train_z = [], []
+  for i in range(8):
+    out = module.apply({'params': tiny_model.params}, x, jax.random.PRNGKey(i),
+                       training=True)
+    train_y.append(float(out['y_bits'][0]))
+    train_z.append(float(out['z_bits'][0]))
+  assert np.mean(train_y) >= float(evaluation['y_bits'][0])
+  assert np.mean(train_z) >= float(evaluation['z_bits'][0])
