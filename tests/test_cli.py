@@ -1,0 +1,56 @@
+"""The command line, run as a user would (a subprocess per command)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from iac_jax import image_io
+from tests.conftest import smooth_image
+
+
+def _cli(*args, check=True):
+  proc = subprocess.run([sys.executable, '-m', 'iac_jax.cli', *args], capture_output=True,
+                        text=True, timeout=300)
+  if check and proc.returncode != 0:
+    raise AssertionError(proc.stderr)
+  return proc
+
+
+def test_encode_info_decode(tmp_path, tiny_model_file):
+  src = tmp_path / 'in.png'
+  image_io.write_png(str(src), smooth_image(50, 70))
+  out = tmp_path / 'x.iac'
+  report = json.loads(_cli('encode', f'--input={src}', f'--output={out}',
+                           f'--model={tiny_model_file}').stdout)
+  assert report['bytes'] == os.path.getsize(out)
+  info = json.loads(_cli('info', f'--input={out}').stdout)
+  assert info['frames'] == 1 and (info['height'], info['width']) == (50, 70)
+  assert info['model'] == 'tiny-test' and info['total_bytes'] == report['bytes']
+  assert [s['tag'] for s in info['sections']] == ['Z', 'Y']
+  png = tmp_path / 'y.png'
+  _cli('decode', f'--input={out}', f'--output={png}', f'--model={tiny_model_file}')
+  assert image_io.read_image(str(png)).shape == (50, 70, 3)
+
+
+def test_errors_are_one_line_with_nonzero_exit(tmp_path, tiny_model_file):
+  proc = _cli('decode', f'--input={tmp_path / "missing.iac"}', f'--output={tmp_path}/o.png',
+              check=False)
+  assert proc.returncode == 1 and 'not found' in proc.stderr
+  bad = tmp_path / 'bad.iac'
+  bad.write_bytes(b'IACJ\x01garbage')
+  proc = _cli('decode', f'--input={bad}', f'--output={tmp_path}/o.png',
+              f'--model={tiny_model_file}', check=False)
+  assert proc.returncode == 1 and 'invalid bitstream' in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1
+  assert not (tmp_path / 'o.png').exists()
+  proc = _cli('encode', f'--input={bad}', f'--output={tmp_path}/o.iac', check=False)
+  assert proc.returncode == 1 and 'cannot read image' in proc.stderr
+
+
+def test_models_lists_the_shipped_models():
+  listed = json.loads(_cli('models').stdout)
+  assert listed and {'name', 'config', 'beta', 'steps'} <= set(listed[0])
