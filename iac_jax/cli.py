@@ -15,6 +15,7 @@ import os
 import sys
 
 from absl import app, flags
+from absl import logging as absl_logging
 
 _COMMANDS = ('encode', 'decode', 'info', 'models', 'demo')
 
@@ -116,7 +117,8 @@ def main(argv):
   if len(argv) != 2 or argv[1] not in _COMMANDS:
     raise app.UsageError(f'usage: iac-jax {{{",".join(_COMMANDS)}}} [--flags]')
   from iac_jax.bitstream import BitstreamError  # pylint: disable=g-import-not-at-top
-  logging.basicConfig(level=logging.WARNING, format='iac-jax: %(message)s')
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  logging.getLogger('jax').setLevel(logging.WARNING)
   handler = {'encode': _encode, 'decode': _decode, 'info': _info, 'models': _models,
              'demo': _demo}[argv[1]]
   try:
