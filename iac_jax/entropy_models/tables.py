@@ -83,3 +83,21 @@ def tables_from_pmfs(pmfs: Sequence[np.ndarray], offsets: Sequence[int],
       lookup=np.concatenate(parts).astype(np.int32),
       offsets=np.asarray(offsets, np.int32),
       sizes=np.asarray(sizes, np.int32))
+
+
+def code_lengths(tables: CdfTables, table: int) -> np.ndarray:
+  """Bits the coder spends on each in-range symbol of one table, float64[size]."""
+  start = int(np.sum(tables.sizes[:table] + 3))  # each table: precision + cdf(size + 2)
+  precision = -int(tables.lookup[start])
+  cdf = tables.lookup[start + 1:start + 1 + int(tables.sizes[table]) + 2].astype(np.int64)
+  counts = np.diff(cdf)[:-1]  # drop the escape symbol
+  return precision - np.log2(counts)
+
+
+def escape_symbol_bits(tables: CdfTables, table: int) -> float:
+  """Bits of one table's escape symbol; an escaped value adds an Elias gamma code."""
+  start = int(np.sum(tables.sizes[:table] + 3))
+  precision = -int(tables.lookup[start])
+  size = int(tables.sizes[table])
+  cdf = tables.lookup[start + 1:start + 1 + size + 2].astype(np.int64)
+  return float(precision - np.log2(cdf[-1] - cdf[-2]))
