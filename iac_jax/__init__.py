@@ -3,6 +3,7 @@
 Public API:
   load_model(name_or_path) -> Model
   encode_image(model, image_uint8_hwc) -> bytes
+  encode_video(model, frames_uint8_thwc, fps, method='full', steps=...) -> bytes
   decode(data, model=None) -> uint8[T, H, W, 3]
   BitstreamError: raised for every malformed bitstream.
 """
@@ -10,10 +11,12 @@ Public API:
 from iac_jax.bitstream import BitstreamError
 from iac_jax.codec import decode, encode_image
 from iac_jax.configs import CONFIGS, ModelConfig, get_config
+from iac_jax.video_codec import encode_video
 from iac_jax.models import Model, init_model, load_model, save_model, shipped_models
 
 __all__ = [
     'BitstreamError', 'CONFIGS', 'Model', 'ModelConfig', 'decode', 'encode_image',
+    'encode_video',
     'get_config', 'init_model', 'load_model', 'save_model', 'shipped_models',
 ]
 __version__ = '0.1.0'

@@ -24,7 +24,7 @@ from iac_jax.bitstream import BitstreamError
 from iac_jax.configs import PAD_MULTIPLE, ModelConfig
 from iac_jax.entropy_models import CdfTables, factorized_tables, gaussian
 from iac_jax.hyperprior import MeanScaleHyperprior
-from iac_jax.models import Model, load_model, shipped_models
+from iac_jax.models import Model, load_model, params_fingerprint, shipped_models
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,11 @@ _Z_TABLES: dict[bytes, CdfTables] = {}
 
 
 def _z_tables(model: Model) -> CdfTables:
-  key = model.fingerprint
+  """The z tables of a model's (possibly adapted) factorized prior, cached."""
+  key = params_fingerprint(model.params['z_prior'])
   if key not in _Z_TABLES:
+    if len(_Z_TABLES) > 64:
+      _Z_TABLES.clear()
     _Z_TABLES[key] = factorized_tables(model.params['z_prior'])
   return _Z_TABLES[key]
 
@@ -110,13 +113,18 @@ def _y_indexes(sigma: np.ndarray) -> np.ndarray:
   return gaussian.scale_indexes(np.asarray(sigma))
 
 
-def encode_frame(model: Model, image: np.ndarray) -> tuple[list[bitstream.Section],
-                                                           np.ndarray]:
+def encode_frame(model: Model, image: np.ndarray,
+                 latents: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[list[bitstream.Section], np.ndarray]:
   """Codes one uint8[H, W, 3] frame; returns its (z, y) sections and the decoder's
-  reconstruction uint8[H, W, 3]."""
+  reconstruction uint8[H, W, 3]. `latents` (y, z) replace the analysis output
+  (latent optimization)."""
   height, width, _ = image.shape
-  x = jnp.asarray(pad_to_multiple(image)[None], jnp.float32) / 255.0
-  y, z = _analysis(model.config, model.params, x)
+  if latents is None:
+    x = jnp.asarray(pad_to_multiple(image)[None], jnp.float32) / 255.0
+    y, z = _analysis(model.config, model.params, x)
+  else:
+    y, z = latents
   z_int = np.round(np.asarray(z)).astype(np.int64)
   z_bytes = range_coding.encode(z_int, _z_indexes(z_int.shape), _z_tables(model))
   mu, sigma = _hyper_synthesis(model.config, model.params, z_int.astype(np.float32))
@@ -153,7 +161,7 @@ def decode_frame(model: Model, z_section: bitstream.Section, y_section: bitstrea
 
 # --- public API -----------------------------------------------------------------
 
-def _header(model: Model, kind: int, frames: int, height: int, width: int,
+def stream_header(model: Model, kind: int, frames: int, height: int, width: int,
             fps: tuple[int, int] = (0, 1)) -> bitstream.Header:
   return bitstream.Header(
       kind=kind, model_name=model.name, model_fingerprint=model.fingerprint,
@@ -167,7 +175,7 @@ def encode_image(model: Model, image: np.ndarray) -> bytes:
   image = as_rgb_uint8(image)
   sections, _ = encode_frame(model, image)
   h, w, _ = image.shape
-  return bitstream.pack(_header(model, bitstream.KIND_IMAGE, 1, h, w), sections)
+  return bitstream.pack(stream_header(model, bitstream.KIND_IMAGE, 1, h, w), sections)
 
 
 def model_for(header: bitstream.Header, model: Model | None) -> Model:
@@ -190,13 +198,37 @@ def model_for(header: bitstream.Header, model: Model | None) -> Model:
 
 
 def decode(data: bytes, model: Model | None = None) -> np.ndarray:
-  """Decodes a bitstream to uint8[T, H, W, 3]; raises BitstreamError if malformed."""
+  """Decodes a bitstream to uint8[T, H, W, 3]; raises BitstreamError if malformed.
+
+  Images and videos alike; for a video the adapted decoder is rebuilt from the
+  update section before any frame is decoded.
+  """
   header, sections = bitstream.unpack(data)
-  if header.kind != bitstream.KIND_IMAGE:
-    raise BitstreamError(f'stream kind {header.kind} is not supported by this decoder')
-  if len(sections) != 2 * header.frames:
-    raise BitstreamError(f'expected {2 * header.frames} sections, found {len(sections)}')
+  first = 0
+  if header.kind == bitstream.KIND_VIDEO:
+    first = 1
+    if not sections or sections[0].tag != TAG_UPDATE:
+      raise BitstreamError('a video stream starts with its update section')
+  if len(sections) != first + 2 * header.frames:
+    raise BitstreamError(f'expected {first + 2 * header.frames} sections, '
+                         f'found {len(sections)}')
   model = model_for(header, model)
-  frames = [decode_frame(model, sections[2 * t], sections[2 * t + 1],
+  if first:
+    model = _apply_update_section(model, sections[0].payload)
+  frames = [decode_frame(model, sections[first + 2 * t], sections[first + 2 * t + 1],
                          header.height, header.width) for t in range(header.frames)]
   return np.stack(frames)
+
+
+TAG_UPDATE = b'U'
+
+
+def _apply_update_section(model: Model, payload: bytes) -> Model:
+  """The model the receiver rebuilds: theta_global + t k, or the global one if empty."""
+  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  if not payload:
+    return model
+  theta_global = update_coding.decoder_side(model.params)
+  ints, prior = update_coding.decode_update(payload, theta_global)
+  theta = update_coding.apply_update(theta_global, ints, prior.t)
+  return Model(model.name, model.config, {**model.params, **theta}, model.metadata)

@@ -9,6 +9,7 @@ a decoder can refuse a stream made with different weights.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -48,7 +49,7 @@ class Model:
   def module(self) -> MeanScaleHyperprior:
     return MeanScaleHyperprior(self.config)
 
-  @property
+  @functools.cached_property
   def fingerprint(self) -> bytes:
     """8 bytes identifying the exact parameter values."""
     return params_fingerprint(self.params)

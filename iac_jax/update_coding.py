@@ -72,22 +72,16 @@ def model_rate_bits(delta: Any, prior: ModelPrior, rng: jax.Array | None = None)
   lengths = jnp.asarray(_table_code_lengths(prior), jnp.float32)
   escape_symbol = escape_symbol_bits(prior.tables(), 0)
   radius = prior.table_radius
-  leaves = jax.tree.leaves(delta)
+  # One flat vector keeps the traced graph small (one prior evaluation, not one per leaf).
+  scaled = jnp.concatenate([jnp.ravel(d) for d in jax.tree.leaves(delta)]) / prior.t
+  k = jax.lax.stop_gradient(jnp.round(scaled))
+  idx = jnp.clip(k + radius, 0, 2 * radius).astype(jnp.int32)
+  overflow = jnp.maximum(jnp.abs(k) - radius, 1.0)
+  escape = escape_symbol + 2 * jnp.floor(jnp.log2(overflow)) + 1  # + Elias gamma
+  exact = jnp.sum(jnp.where(jnp.abs(k) <= radius, lengths[idx], escape))
   if rng is not None:
-    keys = list(jax.random.split(rng, len(leaves)))
-  exact, surrogate = 0.0, 0.0
-  for i, d in enumerate(leaves):
-    scaled = d / prior.t
-    k = jax.lax.stop_gradient(jnp.round(scaled))
-    inside = jnp.abs(k) <= radius
-    idx = jnp.clip(k + radius, 0, 2 * radius).astype(jnp.int32)
-    overflow = jnp.maximum(jnp.abs(k) - radius, 1.0)
-    escape = escape_symbol + 2 * jnp.floor(jnp.log2(overflow)) + 1  # + Elias gamma
-    exact += jnp.sum(jnp.where(inside, lengths[idx], escape))
-    noisy = scaled
-    if rng is not None:
-      noisy = scaled + jax.random.uniform(keys[i], d.shape, d.dtype, -0.5, 0.5)
-    surrogate += jnp.sum(prior.bits(noisy))
+    scaled = scaled + jax.random.uniform(rng, scaled.shape, scaled.dtype, -0.5, 0.5)
+  surrogate = jnp.sum(prior.bits(scaled))
   return surrogate + jax.lax.stop_gradient(exact - surrogate)
 
 

@@ -1,0 +1,199 @@
+"""Instance adaptation: finetune the codec on one video's I-frames.
+
+`adapt(params, frames, rng, config)` is a pure function: `lax.scan` over optimizer
+steps inside one `jit`. The encoder-side parameters `phi` (g_a, h_a) move freely and
+are never sent; the decoder side moves through `delta`, which is sent quantized
+(`update_coding`). Methods (van Rozendaal et al. 2021, Sec. 4):
+
+  none                global model, no adaptation
+  latents             per-frame optimization of y, z (see `optimize_latents`)
+  encoder             finetune phi only; the decoder is unchanged, M = 0
+  full                finetune phi and delta on beta (R + M) + D, quantization-aware
+  full-no-model-rate  as full, without M in the loss (the update is still paid for)
+  full-no-qat         as full, without quantization in the forward pass
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from iac_jax import losses, quantization
+from iac_jax.configs import ModelConfig
+from iac_jax.entropy_models import gaussian
+from iac_jax.hyperprior import DECODER_SIDE, ENCODER_SIDE, MeanScaleHyperprior
+from iac_jax.model_prior import ModelPrior
+
+METHODS = ('none', 'latents', 'encoder', 'full', 'full-no-model-rate', 'full-no-qat')
+_SENDS_UPDATE = ('full', 'full-no-model-rate', 'full-no-qat')
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptationConfig:
+  """How to adapt (static under jit).
+
+  Attributes:
+    method: one of METHODS.
+    steps: optimizer steps.
+    learning_rate: Adam step size for phi and delta (and the latents).
+    beta: rate weight, as the global model's `beta * bpp + MSE(255)`.
+    prior: the update's spike-and-slab prior and grid width t.
+    crop_size: side of the random square crops (a multiple of 64), or 0 for whole
+      (padded) frames.
+    frames_per_step: frames (crops) per optimizer step.
+  """
+
+  method: str = 'full'
+  steps: int = 300
+  learning_rate: float = 1e-4
+  beta: float = 100.0
+  prior: ModelPrior = ModelPrior()
+  crop_size: int = 0
+  frames_per_step: int = 2
+
+  def __post_init__(self):
+    if self.method not in METHODS:
+      raise ValueError(f'unknown method {self.method!r}; choose from {METHODS}')
+    if self.steps < 0 or self.frames_per_step < 1 or self.crop_size % 64:
+      raise ValueError(f'invalid adaptation config {self}')
+
+  @property
+  def sends_update(self) -> bool:
+    return self.method in _SENDS_UPDATE
+
+
+@dataclasses.dataclass(frozen=True)
+class AdaptationResult:
+  """What `adapt` returns.
+
+  Attributes:
+    encoder_params: adapted g_a, h_a.
+    delta: the (unquantized) decoder-side update; zeros where nothing is sent.
+    update_ints: the integers k to send (decoder-side tree), or None.
+    history: per step, 'loss', 'bpp', 'model_bpp', 'model_bits', 'mse_255'.
+  """
+
+  encoder_params: dict
+  delta: dict
+  update_ints: dict | None
+  history: dict
+
+
+def _sample_batch(frames: jax.Array, rng: jax.Array, config: AdaptationConfig) -> jax.Array:
+  """frames float32[T, H, W, 3] -> [frames_per_step, S, S, 3] random frames (crops)."""
+  t, h, w, _ = frames.shape
+  rng_t, rng_y, rng_x = jax.random.split(rng, 3)
+  idx = jax.random.randint(rng_t, (config.frames_per_step,), 0, t)
+  batch = frames[idx]
+  if not config.crop_size or (config.crop_size >= h and config.crop_size >= w):
+    return batch
+  size_h, size_w = min(config.crop_size, h), min(config.crop_size, w)
+  top = jax.random.randint(rng_y, (), 0, h - size_h + 1)
+  left = jax.random.randint(rng_x, (), 0, w - size_w + 1)
+  return jax.lax.dynamic_slice(batch, (0, top, left, 0),
+                               (config.frames_per_step, size_h, size_w, 3))
+
+
+def _optimizer(config: AdaptationConfig) -> optax.GradientTransformation:
+  update_delta = config.sends_update
+  return optax.multi_transform(
+      {'adam': optax.adam(config.learning_rate), 'frozen': optax.set_to_zero()},
+      {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'})
+
+
+@functools.partial(jax.jit, static_argnames=('model_config', 'config', 'video_pixels'))
+def _adapt_jit(params: dict, frames: jax.Array, rng: jax.Array, *,
+               model_config: ModelConfig, config: AdaptationConfig, video_pixels: int):
+  model = MeanScaleHyperprior(model_config)
+  theta_global = {k: params[k] for k in DECODER_SIDE}
+  trainable = {'phi': {k: params[k] for k in ENCODER_SIDE},
+               'delta': jax.tree.map(jnp.zeros_like, theta_global)}
+  optimizer = _optimizer(config)
+  loss_fn = functools.partial(
+      losses.rate_distortion_model_rate, model=model, beta=config.beta,
+      prior=config.prior, video_pixels=video_pixels,
+      quantize=config.method != 'full-no-qat',
+      with_model_rate=config.method in ('full', 'full-no-qat'))
+
+  def step(carry, rng_step):
+    trainable, opt_state = carry
+    rng_batch, rng_loss = jax.random.split(rng_step)
+    batch = _sample_batch(frames, rng_batch, config)
+    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        trainable, theta_global, batch, rng_loss)
+    updates, opt_state = optimizer.update(grads, opt_state, trainable)
+    return (optax.apply_updates(trainable, updates), opt_state), metrics
+
+  carry = (trainable, optimizer.init(trainable))
+  (trainable, _), history = jax.lax.scan(step, carry, jax.random.split(rng, config.steps))
+  return trainable, history
+
+
+def adapt(params: dict, frames: jax.Array, rng: jax.Array,
+          config: AdaptationConfig, model_config: ModelConfig,
+          video_pixels: int | None = None) -> AdaptationResult:
+  """Adapts `params` to `frames` float32[T, H, W, 3] in [0, 1] (H, W multiples of 64).
+
+  `video_pixels` (default: all pixels of `frames`) spreads the model rate; pass the
+  unpadded pixel count when the frames are padded.
+  """
+  if frames.ndim != 4 or frames.shape[-1] != 3:
+    raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
+  video_pixels = int(video_pixels or np.prod(frames.shape[:3]))
+  encoder = {k: params[k] for k in ENCODER_SIDE}
+  zeros = jax.tree.map(jnp.zeros_like, {k: params[k] for k in DECODER_SIDE})
+  if config.method in ('none', 'latents') or config.steps == 0:
+    return AdaptationResult(encoder, zeros, None, {})
+  trainable, history = _adapt_jit(params, frames, rng, model_config=model_config,
+                                  config=config, video_pixels=video_pixels)
+  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  ints = (update_coding.update_integers(trainable['delta'], config.prior.t)
+          if config.sends_update else None)
+  history = {k: np.asarray(v) for k, v in history.items()}
+  return AdaptationResult(trainable['phi'], trainable['delta'], ints, history)
+
+
+@functools.partial(jax.jit, static_argnames=('model_config', 'steps', 'learning_rate',
+                                             'beta'))
+def optimize_latents(params: dict, frame: jax.Array, rng: jax.Array, *,
+                     model_config: ModelConfig, steps: int, learning_rate: float,
+                     beta: float) -> tuple[jax.Array, jax.Array]:
+  """Latent optimization (Campos et al. 2019): refine y, z of one frame for the RD loss.
+
+  frame: float32[1, H, W, 3]. Returns (y, z) to be coded instead of g_a's output; the
+  decoder is unchanged. Rates use noise, the synthesis straight-through rounding.
+  """
+  model = MeanScaleHyperprior(model_config)
+  y0, z0 = model.apply({'params': params}, frame, method='analysis')
+  num_pixels = frame.shape[1] * frame.shape[2]
+
+  def loss_fn(latents, rng_step):
+    y, z = latents
+    rng_y, rng_z = jax.random.split(rng_step)
+    z_hat = quantization.round_st(z)
+    mu, sigma = model.apply({'params': params}, z_hat, method='hyper_synthesis')
+    y_hat = quantization.quantize(y, mu)
+    x_hat = model.apply({'params': params}, y_hat, method='synthesis')
+    z_bits = model.apply({'params': params}, z, rng_z,
+                         method=lambda m, z, r: m.z_prior.bits(z, r))
+    y_bits = gaussian.bits(y, mu, sigma, rng_y)
+    bpp = (jnp.sum(y_bits) + jnp.sum(z_bits)) / num_pixels
+    return beta * bpp + jnp.mean(jnp.square(x_hat - frame)) * 255.0**2
+
+  optimizer = optax.adam(learning_rate)
+
+  def step(carry, rng_step):
+    latents, opt_state = carry
+    grads = jax.grad(loss_fn)(latents, rng_step)
+    updates, opt_state = optimizer.update(grads, opt_state, latents)
+    return (optax.apply_updates(latents, updates), opt_state), None
+
+  latents = (y0, z0)
+  (latents, _), _ = jax.lax.scan(step, (latents, optimizer.init(latents)),
+                                 jax.random.split(rng, steps))
+  return latents

@@ -1,0 +1,84 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import iac_jax
+from iac_jax import adaptation, update_coding, video_codec
+from iac_jax.codec import pad_to_multiple
+from iac_jax.hyperprior import MeanScaleHyperprior
+from tests.conftest import smooth_image
+
+
+def _clip(frames=4, height=60, width=100):
+  return np.stack([smooth_image(height, width, seed=s) for s in range(frames)])
+
+
+FULL = adaptation.AdaptationConfig(method='full', steps=40, learning_rate=2e-3, beta=10.0)
+
+
+@pytest.fixture(scope='module')
+def full_encoding(tiny_model):
+  return video_codec.encode_video_detailed(tiny_model, _clip(), fps=2.0, config=FULL)
+
+
+def test_decoded_frames_equal_the_encoders_reconstruction(tiny_model, full_encoding):
+  assert full_encoding.update_bits > 0
+  decoded = iac_jax.decode(full_encoding.data, tiny_model)
+  assert decoded.shape == (4, 60, 100, 3)
+  np.testing.assert_array_equal(decoded, full_encoding.reconstruction)
+
+
+def test_full_adaptation_lowers_the_rdm_loss(full_encoding):
+  loss = full_encoding.history['loss']
+  assert loss.shape == (FULL.steps,)
+  assert np.mean(loss[-5:]) < 0.9 * np.mean(loss[:5])
+
+
+def test_coded_size_agrees_with_the_estimate(tiny_model, full_encoding):
+  clip = _clip()
+  x = jnp.asarray(np.stack([pad_to_multiple(f) for f in clip]), jnp.float32) / 255.0
+  result = adaptation.adapt(tiny_model.params, x, jax.random.PRNGKey(0), FULL,
+                            tiny_model.config, video_pixels=clip[..., 0].size)
+  theta = update_coding.apply_update(update_coding.decoder_side(tiny_model.params),
+                                     result.update_ints, FULL.prior.t)
+  params = {**tiny_model.params, **result.encoder_params, **theta}
+  out = MeanScaleHyperprior(tiny_model.config).apply({'params': params}, x, training=False)
+  frame_bits = float(jnp.sum(out['y_bits']) + jnp.sum(out['z_bits']))
+  model_bits = float(update_coding.model_rate_bits(result.delta, FULL.prior))
+  coded = full_encoding.update_bits + full_encoding.frame_bits.sum()
+  estimated = frame_bits + model_bits
+  assert abs(coded - estimated) <= 0.03 * estimated + 8 * 4 * 5
+
+
+def test_model_rate_levels_off_under_the_rdm_loss(tiny_model):
+  # With M in the loss the update stays far cheaper than without it.
+  clip = _clip()
+  x = jnp.asarray(np.stack([pad_to_multiple(f) for f in clip]), jnp.float32) / 255.0
+  bits = {}
+  for method in ('full', 'full-no-model-rate'):
+    config = adaptation.AdaptationConfig(method=method, steps=40, learning_rate=2e-3,
+                                         beta=10.0)
+    r = adaptation.adapt(tiny_model.params, x, jax.random.PRNGKey(0), config,
+                         tiny_model.config, video_pixels=clip[..., 0].size)
+    bits[method] = r.history['model_bits']
+  assert bits['full'][-1] < 0.5 * bits['full-no-model-rate'][-1]
+
+
+@pytest.mark.parametrize('method', adaptation.METHODS)
+def test_every_method_produces_a_decodable_stream(tiny_model, method):
+  config = adaptation.AdaptationConfig(method=method, steps=3, learning_rate=1e-3, beta=10.0)
+  enc = video_codec.encode_video_detailed(tiny_model, _clip(2, 30, 40), 2.0, config)
+  np.testing.assert_array_equal(iac_jax.decode(enc.data, tiny_model), enc.reconstruction)
+  assert (enc.update_bits > 0) == config.sends_update
+
+
+def test_bad_video_inputs(tiny_model):
+  with pytest.raises(TypeError):
+    iac_jax.encode_video(tiny_model, _clip().astype(np.float32), 2.0)
+  with pytest.raises(ValueError):
+    iac_jax.encode_video(tiny_model, _clip()[0], 2.0)
+  with pytest.raises(ValueError, match='method'):
+    iac_jax.encode_video(tiny_model, _clip(), 2.0, method='magic')
+  with pytest.raises(ValueError, match='frame rate'):
+    iac_jax.encode_video(tiny_model, _clip(), 0.0, method='none')
