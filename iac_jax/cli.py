@@ -25,6 +25,16 @@ _MODEL = flags.DEFINE_string('model', None, 'Shipped model name or .msgpack path
                              '(encode default: models.DEFAULT_MODEL; decode default: '
                              'the model the bitstream names).')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'demo_output', 'Where `demo` writes.')
+_METHOD = flags.DEFINE_enum('method', 'full', ['none', 'latents', 'encoder', 'full',
+                                               'full-no-model-rate', 'full-no-qat'],
+                            'Video: adaptation method.')
+_STEPS = flags.DEFINE_integer('steps', 200, 'Video: adaptation steps.')
+_LR = flags.DEFINE_float('learning_rate', 1e-4, 'Video: adaptation learning rate.')
+_CROP = flags.DEFINE_integer('crop_size', 256, 'Video: crop side for adaptation (multiple '
+                             'of 64; 0 = whole frames).')
+_IFRAME_FPS = flags.DEFINE_float('iframe_fps', 2.0, 'Video: I-frames per second sampled.')
+_BETA = flags.DEFINE_float('beta', None, 'Video: rate weight (default: the model\'s).')
+_SEED = flags.DEFINE_integer('seed', 0, 'Video: seed of the adaptation.')
 
 
 class CliError(Exception):
@@ -47,9 +57,44 @@ def _default_model():
   return models.load_model(models.DEFAULT_MODEL)
 
 
+def _progress_printer(total: int, label: str = ''):
+  import time  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+
+  def report(done, m):
+    elapsed = time.perf_counter() - start
+    eta = elapsed / done * (total - done)
+    print(f'{label}step {done}/{total}  R {m["bpp"]:.4f} bpp  '
+          f'D {10 * __import__("math").log10(255**2 / max(m["mse_255"], 1e-9)):.2f} dB  '
+          f'M {m["model_bits"] / 1000:.1f} kbit  ETA {eta:.0f} s', file=sys.stderr, flush=True)
+  return report
+
+
+def _encode_video(src, dst):
+  from iac_jax import atomic_io, video, video_codec  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import AdaptationConfig  # pylint: disable=g-import-not-at-top
+  model = _default_model()
+  frames, fps = video.read_video(src, _IFRAME_FPS.value)
+  beta = _BETA.value or float(model.metadata.get('beta', 100.0))
+  config = AdaptationConfig(method=_METHOD.value, steps=_STEPS.value,
+                            learning_rate=_LR.value, beta=beta, crop_size=_CROP.value)
+  print(f'{len(frames)} I-frames of {frames.shape[2]}x{frames.shape[1]} '
+        f'({_IFRAME_FPS.value:g} per second of a {fps:.3f} fps video)', file=sys.stderr)
+  enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
+                                          _SEED.value, _progress_printer(_STEPS.value))
+  atomic_io.write_bytes(dst, enc.data)
+  pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
+  print(json.dumps({'output': dst, 'bytes': len(enc.data), 'frames': len(frames),
+                    'bpp': 8 * len(enc.data) / pixels, 'update_bits': enc.update_bits,
+                    'static_bits': round(enc.static_bits, 1),
+                    'seconds': round(enc.total_seconds, 2)}))
+
+
 def _encode():
-  from iac_jax import atomic_io, codec, image_io  # pylint: disable=g-import-not-at-top
+  from iac_jax import atomic_io, codec, image_io, video  # pylint: disable=g-import-not-at-top
   src, dst = _require(_INPUT, 'input'), _require(_OUTPUT, 'output')
+  if video.is_video_path(src):
+    return _encode_video(src, dst)
   image = image_io.read_image(src)
   data = codec.encode_image(_default_model(), image)
   atomic_io.write_bytes(dst, data)
@@ -69,29 +114,29 @@ def _decode():
   from iac_jax import codec, image_io, models  # pylint: disable=g-import-not-at-top
   src, dst = _require(_INPUT, 'input'), _require(_OUTPUT, 'output')
   model = models.load_model(_MODEL.value) if _MODEL.value else None
-  frames = codec.decode(_read_stream(src), model)
-  if not dst.lower().endswith('.png'):
-    raise CliError('--output must end in .png')
-  if len(frames) == 1:
+  from iac_jax import bitstream, video  # pylint: disable=g-import-not-at-top
+  data = _read_stream(src)
+  frames = codec.decode(data, model)
+  if dst.lower().endswith('.y4m'):
+    fps = bitstream.unpack(data)[0]
+    video.write_y4m(dst, frames, fps.fps_num / fps.fps_den if fps.fps_num else 2.0)
+  elif dst.lower().endswith('.png'):
+    if len(frames) != 1:
+      raise CliError(f'the stream has {len(frames)} frames: give --output=OUT.y4m or '
+                     'a folder for PNGs')
     image_io.write_png(dst, frames[0])
   else:
-    stem = dst[:-4]
+    os.makedirs(dst, exist_ok=True)
     for t, frame in enumerate(frames):
-      image_io.write_png(f'{stem}_{t:05d}.png', frame)
+      image_io.write_png(os.path.join(dst, f'frame_{t:05d}.png'), frame)
   print(json.dumps({'output': dst, 'frames': len(frames),
                     'height': int(frames.shape[1]), 'width': int(frames.shape[2])}))
 
 
 def _info():
-  from iac_jax import bitstream  # pylint: disable=g-import-not-at-top
+  from iac_jax import stream_info  # pylint: disable=g-import-not-at-top
   data = _read_stream(_require(_INPUT, 'input'))
-  sizes = bitstream.section_sizes(data)
-  h = sizes.pop('header')
-  print(json.dumps({
-      'version': bitstream.VERSION, 'kind': 'image' if h.kind == 0 else 'video',
-      'model': h.model_name, 'model_fingerprint': h.model_fingerprint.hex(),
-      'config': h.config_name, 'frames': h.frames, 'height': h.height, 'width': h.width,
-      'total_bytes': len(data), **sizes}, indent=2))
+  print(json.dumps(stream_info.describe(data), indent=2))
 
 
 def _models():
@@ -104,13 +149,24 @@ def _demo():
   model = _default_model()
   print(f'model {model.name}: {model.metadata.get("steps")} training steps on '
         f'{model.metadata.get("data")}, beta={model.metadata.get("beta")}', flush=True)
-  r = demo.run_demo(model, _OUTPUT_DIR.value)
-  print(f'image    {os.path.basename(r.image)} ({r.width}x{r.height})')
-  print(f'bytes    {r.num_bytes} (real file size)')
-  print(f'bpp      {r.bpp:.4f}')
-  print(f'PSNR     {r.psnr_db:.2f} dB')
-  print(f'encode   {r.encode_s:.2f} s (includes compilation)   decode {r.decode_s:.2f} s')
-  print(f'wrote    {r.bitstream_path} and {r.decoded_path}')
+  print(f'clip  {os.path.basename(demo.SAMPLE_VIDEO)}: I-frames at 2 fps; adaptation '
+        f'{_STEPS.value} steps on {_CROP.value}px crops', flush=True)
+  printers = {}
+
+  def progress(method, done, m):
+    printers.setdefault(method, _progress_printer(_STEPS.value, f'[{method}] '))(done, m)
+
+  rows = demo.run_video_demo(model, _OUTPUT_DIR.value, steps=_STEPS.value,
+                             crop_size=_CROP.value, learning_rate=_LR.value,
+                             progress=progress)
+  print()
+  print(f'{"method":<10} {"frames":>6} {"total bpp":>10} {"PSNR dB":>8} '
+        f'{"update bits":>12} {"(static)":>9} {"encode s":>9}')
+  for r in rows:
+    print(f'{r.method:<10} {r.frames:>6} {r.total_bpp:>10.4f} {r.psnr_db:>8.2f} '
+          f'{r.update_bits:>12} {r.static_bits:>9.0f} {r.encode_s:>9.1f}')
+  print(f'\ntotal bpp counts every byte of the bitstream (update, frames, headers); '
+        f'bitstreams and the decoded frames of the last method are in {_OUTPUT_DIR.value}/')
 
 
 def main(argv):

@@ -63,8 +63,12 @@ def _fps_fraction(fps: float) -> tuple[int, int]:
 
 
 def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
-                          config: AdaptationConfig, seed: int = 0) -> VideoEncoding:
-  """Adapts `model` to uint8 frames[T, H, W, 3] per `config`, then codes them."""
+                          config: AdaptationConfig, seed: int = 0,
+                          progress=None) -> VideoEncoding:
+  """Adapts `model` to uint8 frames[T, H, W, 3] per `config`, then codes them.
+
+  `progress(steps_done, metrics)` is called during adaptation (see `adapt`).
+  """
   start = time.perf_counter()
   frames = check_frames(frames)
   t, h, w, _ = frames.shape
@@ -72,7 +76,7 @@ def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
   x = jnp.asarray(padded, jnp.float32) / 255.0
   rng = jax.random.PRNGKey(seed)
   result = adaptation.adapt(model.params, x, rng, config, model.config,
-                            video_pixels=t * h * w)
+                            video_pixels=t * h * w, progress=progress)
   adapt_seconds = time.perf_counter() - start
 
   theta_global = update_coding.decoder_side(model.params)

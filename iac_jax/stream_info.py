@@ -1,0 +1,49 @@
+"""A JSON-ready description of a bitstream: header, and bits per section."""
+
+from __future__ import annotations
+
+import struct
+
+import jax
+import numpy as np
+
+from iac_jax import bitstream
+from iac_jax.configs import get_config
+
+
+def describe(data: bytes) -> dict:
+  """Version, model, shapes and the bytes of every section (and the update's static
+  cost, for videos). Needs no model weights."""
+  sizes = bitstream.section_sizes(data)
+  h = sizes.pop('header')
+  out = {'version': bitstream.VERSION, 'kind': 'image' if h.kind == 0 else 'video',
+         'model': h.model_name, 'model_fingerprint': h.model_fingerprint.hex(),
+         'config': h.config_name, 'frames': h.frames, 'height': h.height,
+         'width': h.width, 'total_bytes': len(data),
+         'bpp': 8 * len(data) / (h.frames * h.height * h.width), **sizes}
+  if h.kind == bitstream.KIND_VIDEO:
+    out['fps'] = h.fps_num / h.fps_den
+    _, sections = bitstream.unpack(data)
+    update = sections[0].payload
+    out['update_bits'] = 8 * len(update)
+    out['update_static_bits'] = _static_bits(h.config_name, update) if update else 0.0
+    out['frame_bits'] = [8 * (len(sections[1 + 2 * t].payload) +
+                              len(sections[2 + 2 * t].payload)) for t in range(h.frames)]
+  return out
+
+
+def _static_bits(config_name: str, update_payload: bytes) -> float | None:
+  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  from iac_jax.hyperprior import init_params  # pylint: disable=g-import-not-at-top
+  from iac_jax.model_prior import ModelPrior  # pylint: disable=g-import-not-at-top
+  try:
+    config = get_config(config_name)
+    t, sigma_slab, alpha, radius = update_coding._PRIOR.unpack_from(update_payload)  # pylint: disable=protected-access
+    prior = ModelPrior(t=t, sigma_slab=sigma_slab, alpha=alpha, table_radius=radius)
+  except (ValueError, struct.error):  # unknown config or malformed prior: not computable
+    return None
+  shapes = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
+  params = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
+  return round(update_coding.static_bits(params, prior), 1)
+
+
