@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
+import time
 
 from absl import app, flags
 from absl import logging as absl_logging
@@ -58,15 +60,19 @@ def _default_model():
 
 
 def _progress_printer(total: int, label: str = ''):
-  import time  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
 
   def report(done, m):
+    if done == 0:  # (re)start the clock
+      nonlocal start
+      start = time.perf_counter()
+      return
     elapsed = time.perf_counter() - start
     eta = elapsed / done * (total - done)
     print(f'{label}step {done}/{total}  R {m["bpp"]:.4f} bpp  '
-          f'D {10 * __import__("math").log10(255**2 / max(m["mse_255"], 1e-9)):.2f} dB  '
+          f'D {10 * math.log10(255**2 / max(m["mse_255"], 1e-9)):.2f} dB  '
           f'M {m["model_bits"] / 1000:.1f} kbit  ETA {eta:.0f} s', file=sys.stderr, flush=True)
+
   return report
 
 
@@ -154,7 +160,9 @@ def _demo():
   printers = {}
 
   def progress(method, done, m):
-    printers.setdefault(method, _progress_printer(_STEPS.value, f'[{method}] '))(done, m)
+    if method not in printers:
+      printers[method] = _progress_printer(_STEPS.value, f'[{method}] ')
+    printers[method](done, m)
 
   rows = demo.run_video_demo(model, _OUTPUT_DIR.value, steps=_STEPS.value,
                              crop_size=_CROP.value, learning_rate=_LR.value,

@@ -55,7 +55,10 @@ def run_video_demo(model: Model, output_dir: str, video_path: str = SAMPLE_VIDEO
   for method in methods:
     config = AdaptationConfig(method=method, steps=steps, learning_rate=learning_rate,
                               beta=beta, crop_size=crop_size)
-    report = (lambda done, m, _method=method: progress(_method, done, m)) if progress else None
+    report = None
+    if progress:
+      progress(method, 0, {})  # starts the method's clock
+      report = lambda done, m, _method=method: progress(_method, done, m)
     enc = encode_video_detailed(model, frames, 2.0, config, progress=report)
     decoded = codec.decode(enc.data, model)
     if not np.array_equal(decoded, enc.reconstruction):

@@ -82,3 +82,18 @@ def test_bad_video_inputs(tiny_model):
     iac_jax.encode_video(tiny_model, _clip(), 2.0, method='magic')
   with pytest.raises(ValueError, match='frame rate'):
     iac_jax.encode_video(tiny_model, _clip(), 0.0, method='none')
+
+
+def test_chunked_adaptation_equals_one_call(tiny_model):
+  x = jnp.asarray(_clip(2, 64, 64), jnp.float32) / 255.0
+  config = adaptation.AdaptationConfig(method='full', steps=6, learning_rate=1e-3, beta=10.0)
+  seen = []
+  a = adaptation.adapt(tiny_model.params, x, jax.random.PRNGKey(0), config, tiny_model.config,
+                       steps_per_call=6)
+  b = adaptation.adapt(tiny_model.params, x, jax.random.PRNGKey(0), config, tiny_model.config,
+                       progress=lambda done, m: seen.append(done), progress_every=3,
+                       steps_per_call=1)
+  assert seen == [3, 6]
+  np.testing.assert_allclose(a.history['loss'], b.history['loss'], rtol=1e-4)
+  for p, q in zip(jax.tree.leaves(a.delta), jax.tree.leaves(b.delta)):
+    np.testing.assert_allclose(p, q, atol=1e-6)

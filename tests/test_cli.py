@@ -54,3 +54,27 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, tiny_model_file):
 def test_models_lists_the_shipped_models():
   listed = json.loads(_cli('models').stdout)
   assert listed and {'name', 'config', 'beta', 'steps'} <= set(listed[0])
+
+
+def test_video_encode_info_decode(tmp_path, tiny_model_file):
+  from iac_jax import video  # pylint: disable=g-import-not-at-top
+  frames = np.stack([smooth_image(40, 70, seed=s) for s in range(5)])
+  src = tmp_path / 'clip.y4m'
+  video.write_y4m(str(src), frames, 4.0)  # 4 fps: I-frames 0, 2, 4 at 2 fps
+  out = tmp_path / 'clip.iac'
+  proc = _cli('encode', f'--input={src}', f'--output={out}', f'--model={tiny_model_file}',
+              '--method=full', '--steps=4', '--crop_size=0', '--learning_rate=1e-3')
+  report = json.loads(proc.stdout)
+  assert report['frames'] == 3 and report['update_bits'] > 0
+  assert 'step 4/4' in proc.stderr and 'ETA' in proc.stderr
+  info = json.loads(_cli('info', f'--input={out}').stdout)
+  assert info['kind'] == 'video' and info['frames'] == 3
+  assert info['update_bits'] == report['update_bits'] and len(info['frame_bits']) == 3
+  assert 0 < info['update_static_bits'] < info['update_bits']
+  _cli('decode', f'--input={out}', f'--output={tmp_path / "dec.y4m"}',
+       f'--model={tiny_model_file}')
+  decoded, _ = video.read_video(str(tmp_path / 'dec.y4m'), iframe_fps=None)
+  assert decoded.shape == (3, 40, 70, 3)
+  _cli('decode', f'--input={out}', f'--output={tmp_path / "pngs"}', f'--model={tiny_model_file}')
+  assert sorted(p.name for p in (tmp_path / 'pngs').iterdir()) == [
+      'frame_00000.png', 'frame_00001.png', 'frame_00002.png']
