@@ -8,10 +8,9 @@ Resumes from --workdir; writes `model.msgpack` (+ `.json`) there at every save.
 
 from __future__ import annotations
 
-import logging
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from iac_jax import data, models, training
 from iac_jax.configs import get_config
@@ -35,7 +34,7 @@ _NAME = flags.DEFINE_string('name', None, 'Model name (default: <config>-beta<be
 
 def main(argv):
   del argv
-  logging.getLogger().setLevel(logging.INFO)
+  logging.set_verbosity(logging.INFO)
   paths = data.find_images(_IMAGES.value)
   if len(paths) <= _HOLDOUT.value:
     raise app.UsageError(f'found {len(paths)} images under {_IMAGES.value!r}')

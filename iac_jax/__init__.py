@@ -11,12 +11,21 @@ Public API:
 from iac_jax.bitstream import BitstreamError
 from iac_jax.codec import decode, encode_image
 from iac_jax.configs import CONFIGS, ModelConfig, get_config
-from iac_jax.video_codec import encode_video
 from iac_jax.models import Model, init_model, load_model, save_model, shipped_models
+from iac_jax.video_codec import encode_video
 
 __all__ = [
-    'BitstreamError', 'CONFIGS', 'Model', 'ModelConfig', 'decode', 'encode_image',
+    'CONFIGS',
+    'BitstreamError',
+    'Model',
+    'ModelConfig',
+    'decode',
+    'encode_image',
     'encode_video',
-    'get_config', 'init_model', 'load_model', 'save_model', 'shipped_models',
+    'get_config',
+    'init_model',
+    'load_model',
+    'save_model',
+    'shipped_models',
 ]
 __version__ = '0.1.0'

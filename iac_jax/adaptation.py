@@ -53,7 +53,7 @@ class AdaptationConfig:
   steps: int = 300
   learning_rate: float = 1e-4
   beta: float = 100.0
-  prior: ModelPrior = ModelPrior()
+  prior: ModelPrior = dataclasses.field(default_factory=ModelPrior)
   crop_size: int = 0
   frames_per_step: int = 2
 

@@ -15,8 +15,12 @@ import jax.numpy as jnp
 from iac_jax import quantization
 from iac_jax.configs import ModelConfig
 from iac_jax.entropy_models import FactorizedDensity, gaussian
-from iac_jax.transforms import (AnalysisTransform, HyperAnalysisTransform,
-                            HyperSynthesisTransform, SynthesisTransform)
+from iac_jax.transforms import (
+  AnalysisTransform,
+  HyperAnalysisTransform,
+  HyperSynthesisTransform,
+  SynthesisTransform,
+)
 
 # Parameter collections the receiver needs; everything else stays at the encoder.
 DECODER_SIDE = ('g_s', 'h_s', 'z_prior')

@@ -104,7 +104,7 @@ def _read_model_file(path: str, name: str) -> Model:
   try:
     state = serialization.msgpack_restore(raw)
     params = serialization.from_state_dict(template, state)
-  except Exception as e:  # msgpack and flax raise many types on bad files
+  except (ValueError, TypeError, KeyError) as e:  # what msgpack and flax raise on bad files
     raise ValueError(f'cannot read model file {path}: {e}') from None
   params = jax.tree.map(lambda a: np.asarray(a, np.float32), params)
   shapes_ok = jax.tree.map(lambda a, t: a.shape == t.shape, params, template)

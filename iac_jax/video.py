@@ -60,7 +60,7 @@ def iframe_indices(num_frames: int, fps: float, iframe_fps: float = 2.0) -> list
   step = max(fps / iframe_fps, 1.0)
   out, k = [], 0
   while round(k * step) < num_frames:
-    out.append(int(round(k * step)))
+    out.append(round(k * step))
     k += 1
   return out
 
@@ -184,7 +184,7 @@ def write_y4m(path: str, frames: np.ndarray, fps: float) -> None:
   """Writes uint8[T, H, W, 3] RGB as 8-bit 4:4:4 y4m, atomically."""
   from fractions import Fraction  # pylint: disable=g-import-not-at-top
   rate = Fraction(fps).limit_denominator(1001000)
-  t, h, w, _ = frames.shape
+  _, h, w, _ = frames.shape
   buf = io.BytesIO()
   buf.write(f'YUV4MPEG2 W{w} H{h} F{rate.numerator}:{rate.denominator} Ip A1:1 '
             'C444\n'.encode())

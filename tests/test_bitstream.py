@@ -26,7 +26,7 @@ def _with_sizes(**changes) -> bytes:
   data = bytearray(bitstream.pack(HEADER, [Section(b'Z', b'x')]))
   offset = 8 + 1 + 1 + 8 + 1 + 4  # fixed part, 'm', fingerprint, 'tiny'
   n, m, f, h, w, fn, fd, c = struct.unpack_from('>HHIIIIII', data, offset)
-  values = dict(n=n, m=m, f=f, h=h, w=w, fn=fn, fd=fd, c=c)
+  values = {'n': n, 'm': m, 'f': f, 'h': h, 'w': w, 'fn': fn, 'fd': fd, 'c': c}
   values.update(changes)
   struct.pack_into('>HHIIIIII', data, offset, *values.values())
   end = offset + 28
@@ -34,9 +34,9 @@ def _with_sizes(**changes) -> bytes:
   return bytes(data)
 
 
-@pytest.mark.parametrize('changes', [dict(h=2**31), dict(w=0), dict(f=0),
-                                     dict(h=16384, w=16384), dict(c=2**32 - 1),
-                                     dict(f=2**20, h=8192, w=4096), dict(fd=0)])
+@pytest.mark.parametrize('changes', [{'h': 2**31}, {'w': 0}, {'f': 0},
+                                     {'h': 16384, 'w': 16384}, {'c': 2**32 - 1},
+                                     {'f': 2**20, 'h': 8192, 'w': 4096}, {'fd': 0}])
 def test_huge_or_invalid_declared_sizes_are_rejected(changes):
   with pytest.raises(BitstreamError):
     bitstream.unpack(_with_sizes(**changes))

@@ -51,7 +51,7 @@ def test_coded_size_is_close_to_the_estimated_rate(shipped_model, sample_image):
   out = MeanScaleHyperprior(model.config).apply({'params': model.params}, x,
                                                 training=False)
   estimated_bits = float(out['y_bits'][0] + out['z_bits'][0])
-  header, sections = bitstream.unpack(data)
+  _header, sections = bitstream.unpack(data)
   payload_bits = 8 * sum(len(s.payload) for s in sections)
   assert estimated_bits > 8000  # large enough for a 2% comparison to mean something
   # 2% plus a few bytes per range-coded stream for the coder's flush.

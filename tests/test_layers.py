@@ -3,12 +3,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from iac_jax.configs import get_config
-from iac_jax.hyperprior import init_params
+from iac_jax.hyperprior import MeanScaleHyperprior, init_params
 from iac_jax.layers import GDN
 from iac_jax.layers.gdn import lower_bound
 from iac_jax.layers.upsampling import SubpixelConvTranspose, conv_transpose_reference
 from iac_jax.losses import rate_distortion
-from iac_jax.hyperprior import MeanScaleHyperprior
 
 
 def test_subpixel_transposed_conv_equals_conv_transpose():

@@ -8,8 +8,7 @@ from tests.conftest import smooth_image
 def _write_y4m_420(path, frames_yuv, w, h, fps='30000:1001', extra=''):
   with open(path, 'wb') as f:
     f.write(f'YUV4MPEG2 W{w} H{h} F{fps} Ip A0:0 C420jpeg{extra}\n'.encode())
-    for y, u, v in frames_yuv:
-      f.write(b'FRAME\n' + y.tobytes() + u.tobytes() + v.tobytes())
+    f.writelines(b'FRAME\n' + y.tobytes() + u.tobytes() + v.tobytes() for y, u, v in frames_yuv)
 
 
 def test_iframe_indices_follow_the_real_frame_rate():
