@@ -47,6 +47,8 @@ class AdaptationConfig:
     crop_size: side of the random square crops (a multiple of 64), or 0 for whole
       (padded) frames.
     frames_per_step: frames (crops) per optimizer step.
+    latent_learning_rate: Adam step size of `latents` (y, z are O(1-10), far larger
+      than the parameters); that method runs `steps` steps per frame, on whole frames.
   """
 
   method: str = 'full'
@@ -56,6 +58,7 @@ class AdaptationConfig:
   prior: ModelPrior = dataclasses.field(default_factory=ModelPrior)
   crop_size: int = 0
   frames_per_step: int = 2
+  latent_learning_rate: float = 1e-2
 
   def __post_init__(self):
     if self.method not in METHODS:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 TAG_Z = b'Z'
 TAG_Y = b'Y'
+TAG_UPDATE = b'U'
 
 
 # --- jitted stages, shared by encoder and decoder -------------------------------
@@ -219,8 +220,6 @@ def decode(data: bytes, model: Model | None = None) -> np.ndarray:
                          header.height, header.width) for t in range(header.frames)]
   return np.stack(frames)
 
-
-TAG_UPDATE = b'U'
 
 
 def _apply_update_section(model: Model, payload: bytes) -> Model:

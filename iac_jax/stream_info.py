@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 import jax
 import numpy as np
 
@@ -35,15 +33,11 @@ def describe(data: bytes) -> dict:
 def _static_bits(config_name: str, update_payload: bytes) -> float | None:
   from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
   from iac_jax.hyperprior import init_params  # pylint: disable=g-import-not-at-top
-  from iac_jax.model_prior import ModelPrior  # pylint: disable=g-import-not-at-top
   try:
     config = get_config(config_name)
-    t, sigma_slab, alpha, radius = update_coding._PRIOR.unpack_from(update_payload)  # pylint: disable=protected-access
-    prior = ModelPrior(t=t, sigma_slab=sigma_slab, alpha=alpha, table_radius=radius)
-  except (ValueError, struct.error):  # unknown config or malformed prior: not computable
+    prior = update_coding.read_prior(update_payload)
+  except ValueError:  # unknown config, or a malformed prior (BitstreamError)
     return None
   shapes = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
   params = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
   return round(update_coding.static_bits(params, prior), 1)
-
-

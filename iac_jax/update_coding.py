@@ -101,8 +101,8 @@ def encode_update(ints: Any, prior: ModelPrior) -> bytes:
   return header + coded
 
 
-def decode_update(payload: bytes, template: Any) -> tuple[Any, ModelPrior]:
-  """Inverse of `encode_update`; `template` gives the decoder-side tree and shapes."""
+def read_prior(payload: bytes) -> ModelPrior:
+  """The model prior at the start of an update section; BitstreamError if implausible."""
   if len(payload) < _PRIOR.size:
     raise BitstreamError('update section too short')
   t, sigma_slab, alpha, radius = _PRIOR.unpack_from(payload)
@@ -111,7 +111,12 @@ def decode_update(payload: bytes, template: Any) -> tuple[Any, ModelPrior]:
   if not (1e-8 <= t <= 1.0 and 1e-8 <= sigma_slab <= 100.0 and 0 <= alpha <= 1e9
           and 1 <= radius <= 30000):
     raise BitstreamError('update section has implausible prior parameters')
-  prior = ModelPrior(t=t, sigma_slab=sigma_slab, alpha=alpha, table_radius=radius)
+  return ModelPrior(t=t, sigma_slab=sigma_slab, alpha=alpha, table_radius=radius)
+
+
+def decode_update(payload: bytes, template: Any) -> tuple[Any, ModelPrior]:
+  """Inverse of `encode_update`; `template` gives the decoder-side tree and shapes."""
+  prior = read_prior(payload)
   pairs = sorted_leaves(template)
   total = sum(int(np.size(leaf)) for _, leaf in pairs)
   try:

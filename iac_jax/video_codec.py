@@ -96,7 +96,7 @@ def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
       latents = adaptation.optimize_latents(
           adapted.params, x[i:i + 1], jax.random.fold_in(rng, i),
           model_config=model.config, steps=max(config.steps, 1),
-          learning_rate=config.learning_rate * 10, beta=config.beta)
+          learning_rate=config.latent_learning_rate, beta=config.beta)
     frame_sections, frame_recon = codec.encode_frame(adapted, frames[i], latents)
     sections += frame_sections
     recon.append(frame_recon)
