@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/iac-jax demo --output_dir=demo_output --steps=200
+	$(VENV)/bin/iac-jax demo --output_dir=demo_output --steps=300
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -17,6 +17,7 @@ def write_bytes(path: str, data: bytes) -> None:
       f.write(data)
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
     os.replace(tmp, path)
   except BaseException:
     try:
@@ -24,3 +25,9 @@ def write_bytes(path: str, data: bytes) -> None:
     except FileNotFoundError:
       pass
     raise
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask

@@ -30,7 +30,7 @@ _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'demo_output', 'Where `demo` wri
 _METHOD = flags.DEFINE_enum('method', 'full', ['none', 'latents', 'encoder', 'full',
                                                'full-no-model-rate', 'full-no-qat'],
                             'Video: adaptation method.')
-_STEPS = flags.DEFINE_integer('steps', 200, 'Video: adaptation steps.')
+_STEPS = flags.DEFINE_integer('steps', 300, 'Video: adaptation steps.')
 _LR = flags.DEFINE_float('learning_rate', 1e-4, 'Video: adaptation learning rate.')
 _CROP = flags.DEFINE_integer('crop_size', 256, 'Video: crop side for adaptation (multiple '
                              'of 64; 0 = whole frames).')
