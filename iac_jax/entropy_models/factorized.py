@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.special import expit
 
 from iac_jax.entropy_models.tables import CdfTables, tables_from_pmfs
 
@@ -107,7 +108,7 @@ def factorized_tables(params: Mapping[str, Any], precision: int = 16) -> CdfTabl
   grid = np.arange(-_MAX_SUPPORT, _MAX_SUPPORT + 1, dtype=np.float64)
   edges = np.concatenate([grid - 0.5, grid[-1:] + 0.5])
   logits = cdf_logits(p, np.broadcast_to(edges, (channels, edges.size)), np)
-  cdf = 1.0 / (1.0 + np.exp(-logits))  # [C, 2*MAX+2]
+  cdf = expit(logits)  # [C, 2*MAX+2]
   pmfs, offsets = [], []
   for c in range(channels):
     inside = np.nonzero((cdf[c, 1:] > _TAIL_MASS) & (cdf[c, :-1] < 1 - _TAIL_MASS))[0]
