@@ -171,12 +171,10 @@ def unpack(data: bytes) -> tuple[Header, list[Section]]:
   return header, sections
 
 
-def section_sizes(data: bytes) -> dict:
-  """Header bytes and per-section payload bytes, for `iac-jax info`."""
-  header, sections = unpack(data)
+def section_sizes(data: bytes, sections: list[Section]) -> dict:
+  """Header bytes and per-section payload bytes of an unpacked stream, for `iac-jax info`."""
   payload = sum(len(s.payload) for s in sections)
   return {'header_bytes': len(data) - payload - _SECTION.size * len(sections),
           'section_header_bytes': _SECTION.size * len(sections),
           'sections': [{'tag': s.tag.decode('ascii', 'replace'), 'bytes': len(s.payload)}
-                       for s in sections],
-          'header': header}
+                       for s in sections]}

@@ -163,7 +163,7 @@ def decode_frame(model: Model, z_section: bitstream.Section, y_section: bitstrea
 # --- public API -----------------------------------------------------------------
 
 def stream_header(model: Model, kind: int, frames: int, height: int, width: int,
-            fps: tuple[int, int] = (0, 1)) -> bitstream.Header:
+                  fps: tuple[int, int] = (0, 1)) -> bitstream.Header:
   return bitstream.Header(
       kind=kind, model_name=model.name, model_fingerprint=model.fingerprint,
       config_name=model.config.name, num_filters=model.config.num_filters,
@@ -219,7 +219,6 @@ def decode(data: bytes, model: Model | None = None) -> np.ndarray:
   frames = [decode_frame(model, sections[first + 2 * t], sections[first + 2 * t + 1],
                          header.height, header.width) for t in range(header.frames)]
   return np.stack(frames)
-
 
 
 def _apply_update_section(model: Model, payload: bytes) -> Model:

@@ -12,16 +12,19 @@ from iac_jax.configs import get_config
 def describe(data: bytes) -> dict:
   """Version, model, shapes and the bytes of every section (and the update's static
   cost, for videos). Needs no model weights."""
-  sizes = bitstream.section_sizes(data)
-  h = sizes.pop('header')
-  out = {'version': bitstream.VERSION, 'kind': 'image' if h.kind == 0 else 'video',
+  h, sections = bitstream.unpack(data)
+  out = {'version': bitstream.VERSION,
+         'kind': 'image' if h.kind == bitstream.KIND_IMAGE else 'video',
          'model': h.model_name, 'model_fingerprint': h.model_fingerprint.hex(),
          'config': h.config_name, 'frames': h.frames, 'height': h.height,
          'width': h.width, 'total_bytes': len(data),
-         'bpp': 8 * len(data) / (h.frames * h.height * h.width), **sizes}
+         'bpp': 8 * len(data) / (h.frames * h.height * h.width),
+         **bitstream.section_sizes(data, sections)}
   if h.kind == bitstream.KIND_VIDEO:
+    if len(sections) != 1 + 2 * h.frames:
+      raise bitstream.BitstreamError(f'expected {1 + 2 * h.frames} sections, '
+                                     f'found {len(sections)}')
     out['fps'] = h.fps_num / h.fps_den
-    _, sections = bitstream.unpack(data)
     update = sections[0].payload
     out['update_bits'] = 8 * len(update)
     out['update_static_bits'] = _static_bits(h.config_name, update) if update else 0.0
