@@ -1,7 +1,7 @@
 """Instance adaptation: finetune the codec on one video's I-frames.
 
-`adapt(params, frames, rng, config)` is a pure function: `lax.scan` over optimizer
-steps inside one `jit`. The encoder-side parameters `phi` (g_a, h_a) move freely and
+`adapt(params, frames, rng, config)` is a pure function of its inputs: optimizer
+steps as a jitted `lax.scan` (one jitted step per call on CPU, see `adapt`). The encoder-side parameters `phi` (g_a, h_a) move freely and
 are never sent; the decoder side moves through `delta`, which is sent quantized
 (`update_coding`). Methods (van Rozendaal et al. 2021, Sec. 4):
 
@@ -41,7 +41,7 @@ class AdaptationConfig:
   Attributes:
     method: one of METHODS.
     steps: optimizer steps.
-    learning_rate: Adam step size for phi and delta (and the latents).
+    learning_rate: Adam step size for phi and delta.
     beta: rate weight, as the global model's `beta * bpp + MSE(255)`.
     prior: the update's spike-and-slab prior and grid width t.
     crop_size: side of the random square crops (a multiple of 64), or 0 for whole
@@ -179,9 +179,8 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   chunk = _chunk_size(config.steps, progress_every) if progress else config.steps
   if steps_per_call is None:
     steps_per_call = 1 if jax.default_backend() == 'cpu' else chunk
-  calls_per_chunk = chunk // _chunk_size(chunk, steps_per_call)
+  per_call = _chunk_size(chunk, steps_per_call)
   histories = []
-  per_call = chunk // calls_per_chunk
   for start in range(0, config.steps, chunk):
     for call in range(start, start + chunk, per_call):
       carry, metrics = _run_steps(carry, theta_global, frames, rngs[call:call + per_call],
