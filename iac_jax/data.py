@@ -55,30 +55,36 @@ def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
 class CropStream:
   """Endless batches float32[B, S, S, 3] in [0, 1] of random crops, prefetched.
 
+  Batch `k` (counting from `start_step`) depends only on (`seed`, `start_step + k`),
+  so a resumed run sees exactly the batches an uninterrupted run would have seen.
   Iterate it; call `close()` (or use it as a context manager) to stop the thread.
   """
 
   def __init__(self, images: Sequence[np.ndarray], batch_size: int, crop_size: int,
-               seed: int, prefetch: int = 4):
+               seed: int, prefetch: int = 4, start_step: int = 0):
     if not images:
       raise ValueError('no training images')
     self._images = list(images)
     self._batch_size = batch_size
     self._crop_size = crop_size
-    self._rng = np.random.default_rng(seed)
+    self._seed = seed
+    self._next_step = start_step
     self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._fill, daemon=True)
     self._thread.start()
 
-  def _batch(self) -> np.ndarray:
-    idx = self._rng.integers(0, len(self._images), self._batch_size)
-    crops = [random_crop(self._images[i], self._crop_size, self._rng) for i in idx]
+  def batch(self, step: int) -> np.ndarray:
+    """The batch of training step `step`."""
+    rng = np.random.default_rng([self._seed, step])
+    idx = rng.integers(0, len(self._images), self._batch_size)
+    crops = [random_crop(self._images[i], self._crop_size, rng) for i in idx]
     return np.stack(crops).astype(np.float32) / 255.0
 
   def _fill(self):
     while not self._stop.is_set():
-      batch = self._batch()
+      batch = self.batch(self._next_step)
+      self._next_step += 1
       while not self._stop.is_set():
         try:
           self._queue.put(batch, timeout=0.1)

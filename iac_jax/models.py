@@ -143,11 +143,12 @@ def load_model(name_or_path: str) -> Model:
 
 
 def describe_shipped() -> list[dict]:
-  """Name, config, beta and training steps of each shipped model."""
+  """Name, config, beta, training steps, wall-clock hours and data of each shipped model."""
   out = []
   for name in shipped_models():
     with open(os.path.join(WEIGHTS_DIR, name + '.json')) as f:
       meta = json.load(f)
     out.append({'name': name, 'config': meta.get('config'), 'beta': meta.get('beta'),
-                'steps': meta.get('steps'), 'data': meta.get('data')})
+                'steps': meta.get('steps'), 'train_hours': meta.get('train_hours'),
+                'init_from': meta.get('init_from'), 'data': meta.get('data')})
   return out

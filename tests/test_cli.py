@@ -52,7 +52,7 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, tiny_model_file):
 
 def test_models_lists_the_shipped_models():
   listed = json.loads(_cli('models').stdout)
-  assert listed and {'name', 'config', 'beta', 'steps'} <= set(listed[0])
+  assert listed and {'name', 'config', 'beta', 'steps', 'train_hours', 'data'} <= set(listed[0])
 
 
 def test_video_encode_info_decode(tmp_path, tiny_model_file):

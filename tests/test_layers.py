@@ -41,6 +41,20 @@ def test_gdn_and_inverse_gdn_invert_each_other_approximately():
   assert float(jnp.max(jnp.abs(y - x))) > 1e-5  # and GDN is not the identity
 
 
+def test_gdn_matches_its_definition_in_float64():
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 3, 5, 4))
+  beta_p = 1.0 + jax.random.uniform(jax.random.PRNGKey(1), (4,))
+  gamma_p = 0.5 * jax.random.uniform(jax.random.PRNGKey(2), (4, 4))
+  params = {'params': {'beta': beta_p, 'gamma': gamma_p}}
+  xs = np.asarray(x, np.float64)
+  beta = np.asarray(beta_p, np.float64)**2 - 2.0**-18
+  gamma = np.asarray(gamma_p, np.float64)**2 - 2.0**-18
+  norm = beta + np.einsum('bhwj,ij->bhwi', xs * xs, gamma)
+  np.testing.assert_allclose(GDN().apply(params, x), xs / np.sqrt(norm), rtol=1e-5)
+  np.testing.assert_allclose(GDN(inverse=True).apply(params, x), xs * np.sqrt(norm),
+                             rtol=1e-5)
+
+
 def test_gdn_parameters_stay_above_their_bounds():
   x = jax.random.normal(jax.random.PRNGKey(0), (1, 4, 4, 3))
   params = GDN().init(jax.random.PRNGKey(1), x)['params']

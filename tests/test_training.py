@@ -1,9 +1,27 @@
 import json
+import os
+import subprocess
+import sys
 
+import jax
 import numpy as np
+import pytest
+from PIL import Image
 
 from iac_jax import data, training
+from iac_jax.configs import get_config
+from iac_jax.hyperprior import MeanScaleHyperprior, init_params
 from tests.conftest import smooth_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _images():
+  return [smooth_image(96, 96, seed=s) for s in range(4)]
+
+
+def _read_jsonl(path):
+  return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_crop_stream_yields_batches_in_range():
@@ -14,18 +32,95 @@ def test_crop_stream_yields_batches_in_range():
   assert 0.0 <= batch.min() and batch.max() <= 1.0
 
 
-def test_training_lowers_the_loss_and_resumes(tmp_path):
-  images = [smooth_image(96, 96, seed=s) for s in range(4)]
-  cfg = training.TrainConfig(config_name='tiny', beta=10.0, steps=60, learning_rate=3e-3,
-                             final_learning_rate=1e-3, log_every=20, save_every=30)
-  with data.CropStream(images, 4, 64, seed=0) as stream:
-    training.train(cfg, stream, str(tmp_path))
-  log = [json.loads(line) for line in (tmp_path / 'train_log.jsonl').read_text().splitlines()]
+def test_crop_stream_batches_depend_only_on_seed_and_step():
+  images = _images()
+  with data.CropStream(images, 2, 64, seed=3) as stream:
+    batches = [b for _, b in zip(range(3), stream)]
+  with data.CropStream(images, 2, 64, seed=3, start_step=2) as resumed:
+    np.testing.assert_array_equal(next(iter(resumed)), batches[2])
+  with data.CropStream(images, 2, 64, seed=4) as other:
+    assert not np.array_equal(next(iter(other)), batches[0])
+
+
+def test_vmapped_multi_beta_step_equals_single_beta_steps():
+  cfg = training.TrainConfig(config_name='tiny', betas=(3.0, 300.0), steps=10,
+                             learning_rate=1e-2, final_learning_rate=1e-3)
+  module = MeanScaleHyperprior(get_config('tiny'))
+  optimizer = training.make_optimizer(cfg)
+  state = training.initial_state(cfg, optimizer)
+  batch = np.stack([smooth_image(64, 64, seed=s) for s in range(2)]).astype(np.float32) / 255
+  rng = jax.random.PRNGKey(1)
+  state, metrics = training.train_step(state, batch, rng, np.asarray(cfg.betas, np.float32),
+                                       model=module, optimizer=optimizer)
+  init = init_params(get_config('tiny'), jax.random.PRNGKey(cfg.seed))
+  for i, beta in enumerate(cfg.betas):
+    params, _, single = training.single_step(init, optimizer.init(init), batch, rng,
+                                             np.float32(beta), model=module,
+                                             optimizer=optimizer)
+    for got, want in zip(jax.tree.leaves(training.unstack(state['params'], i)),
+                         jax.tree.leaves(params)):
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics['loss'][i], single['loss'], rtol=1e-5)
+  # The two betas really trained differently.
+  a, b = (jax.tree.leaves(training.unstack(state['params'], i)) for i in (0, 1))
+  assert any(not np.allclose(x, y) for x, y in zip(a, b))
+
+
+class _Killed(Exception):
+  pass
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
+  cfg = training.TrainConfig(config_name='tiny', betas=(10.0, 100.0), steps=6,
+                             batch_size=2, crop_size=64, learning_rate=3e-3,
+                             final_learning_rate=1e-3, log_every=2, save_every=2)
+  straight = training.train(cfg, _images(), str(tmp_path / 'a'))
+
+  def kill_at_4(trained):
+    if trained[0].metadata['steps'] == 4:
+      raise _Killed()
+
+  with pytest.raises(_Killed):
+    training.train(cfg, _images(), str(tmp_path / 'b'), on_save=kill_at_4)
+  resumed = training.train(cfg, _images(), str(tmp_path / 'b'))
+  for x, y in zip(straight, resumed):
+    assert x.metadata['steps'] == y.metadata['steps'] == 6
+    for u, v in zip(jax.tree.leaves(x.params), jax.tree.leaves(y.params)):
+      np.testing.assert_array_equal(u, v)
+  # The resumed run logged steps 2 and 4 once, then 6.
+  steps = [r['step'] for r in _read_jsonl(tmp_path / 'b' / 'train_log.jsonl')]
+  assert steps == [2, 2, 4, 4, 6, 6]
+
+
+def test_training_lowers_the_loss(tmp_path):
+  cfg = training.TrainConfig(config_name='tiny', betas=(10.0,), steps=60, batch_size=4,
+                             crop_size=64, learning_rate=3e-3, final_learning_rate=1e-3,
+                             log_every=20, save_every=60)
+  training.train(cfg, _images(), str(tmp_path))
+  log = _read_jsonl(tmp_path / 'train_log.jsonl')
   assert [r['step'] for r in log] == [20, 40, 60]
   assert log[-1]['loss'] < log[0]['loss']
-  # Asking for more steps resumes from the saved state instead of starting over.
-  longer = training.TrainConfig(**{**cfg.__dict__, 'steps': 80})
-  with data.CropStream(images, 4, 64, seed=0) as stream:
-    training.train(longer, stream, str(tmp_path))
-  log = [json.loads(line) for line in (tmp_path / 'train_log.jsonl').read_text().splitlines()]
-  assert [r['step'] for r in log] == [20, 40, 60, 80]
+  assert os.path.exists(tmp_path / 'models' / 'tiny-beta10.msgpack')
+
+
+def test_train_global_app_runs_end_to_end(tmp_path):
+  folder = tmp_path / 'photos'
+  folder.mkdir()
+  for s in range(3):
+    Image.fromarray(smooth_image(80, 72, seed=s)).save(folder / f'p{s}.png')
+  workdir = tmp_path / 'work'
+  cmd = [sys.executable, os.path.join(ROOT, 'experiments', 'train_global.py'),
+         f'--images={folder}', f'--workdir={workdir}', '--config=tiny', '--betas=10,100',
+         '--steps=4', '--batch_size=2', '--crop_size=64', '--holdout=1', '--log_every=2',
+         '--save_every=2', '--eval_every=4']
+  proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, PYTHONPATH=ROOT))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'steps/s' in proc.stderr and 'ETA' in proc.stderr
+  for name in ('tiny-beta10', 'tiny-beta100'):
+    meta = json.loads((workdir / 'models' / f'{name}.json').read_text())
+    assert meta['steps'] == 4 and meta['data'].startswith('2 photos')
+  evals = _read_jsonl(workdir / 'eval_log.jsonl')
+  assert {(r['model'], r['image']) for r in evals} == {
+      ('tiny-beta10', 'p2.png'), ('tiny-beta100', 'p2.png')}
+  assert all(r['bpp_real'] > 0 for r in evals)

@@ -70,6 +70,8 @@ class GDN(nn.Module):
         lambda _, c: _nonnegative_init(self.gamma_init * jnp.eye(c)), channels)
     beta = _nonnegative(beta_p, self.beta_min)
     gamma = _nonnegative(gamma_p, 0.0)
-    # Channel mixing as one matmul: norm_i = beta_i + sum_j gamma_ij x_j^2.
-    norm = jnp.einsum('...j,ij->...i', x * x, gamma) + beta
+    # Channel mixing as one 2-D matmul: norm_i = beta_i + sum_j gamma_ij x_j^2. (XLA's
+    # CPU backend runs this ~1.5x faster than the same contraction as an einsum over
+    # [B, H, W, C]; benchmarks/README.md.)
+    norm = jnp.dot((x * x).reshape(-1, channels), gamma.T).reshape(x.shape) + beta
     return x * jnp.sqrt(norm) if self.inverse else x * jax.lax.rsqrt(norm)

@@ -1,0 +1,126 @@
+"""Per-layer forward+backward times of the hyperprior's main transforms on CPU.
+
+  .venv/bin/python benchmarks/layer_times.py [--filters=64] [--latents=96] \
+      [--batch=8] [--crop=128] [--repeats=5]
+
+Times each layer of g_a and g_s (value and gradient with respect to input and
+parameters), with the alternatives tried for the slow ones: transposed
+convolutions via `lax.conv_transpose` (reference) or sub-pixel, and the stride-2
+convolution via space-to-depth followed by a stride-1 convolution.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from iac_jax.layers import gdn, upsampling
+
+_FILTERS = flags.DEFINE_integer('filters', 64, 'N.')
+_LATENTS = flags.DEFINE_integer('latents', 96, 'M.')
+_BATCH = flags.DEFINE_integer('batch', 8, 'Batch.')
+_CROP = flags.DEFINE_integer('crop', 128, 'Input side.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per layer.')
+
+
+def _conv_s2(x, k):
+  return jax.lax.conv_general_dilated(x, k, (2, 2), 'SAME',
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def _space_to_depth_kernel(k):
+  """[5, 5, I, O] stride-2 kernel -> [3, 3, 4I, O] on space-to-depth input."""
+  k = jnp.pad(k, ((0, 1), (0, 1), (0, 0), (0, 0)))  # 6x6, taps 0..5 = 2t + r
+  i, o = k.shape[2:]
+  k = k.reshape(3, 2, 3, 2, i, o).transpose(0, 2, 1, 3, 4, 5)  # [t, u, r, c, I, O]
+  return k.reshape(3, 3, 4 * i, o)
+
+
+def _conv_s2_space_to_depth(x, k):
+  b, h, w, c = x.shape
+  # SAME padding of a 5x5 stride-2 conv on an even side pads 1 before, 2 after; one
+  # more row and column (met only by the zero sixth tap) makes the side even.
+  x = jnp.pad(x, ((0, 0), (1, 3), (1, 3), (0, 0)))
+  hp, wp = h + 4, w + 4
+  x = x.reshape(b, hp // 2, 2, wp // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  x = x.reshape(b, hp // 2, wp // 2, 4 * c)
+  return jax.lax.conv_general_dilated(x, _space_to_depth_kernel(k), (1, 1), 'VALID',
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def _subpixel(x, k):
+  y = jax.lax.conv_general_dilated(x, upsampling.subpixel_kernel(k), (1, 1), 'SAME',
+                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  return upsampling.depth_to_space(y, 2)
+
+
+def _gdn(inverse):
+  module = gdn.GDN(inverse=inverse)
+
+  def f(x, params):
+    return module.apply({'params': params}, x)
+  return module, f
+
+
+def _time(f, x, p):
+  grad = jax.jit(jax.value_and_grad(lambda x, p: jnp.sum(f(x, p) ** 2), argnums=(0, 1)))
+  jax.block_until_ready(grad(x, p))
+  times = []
+  for _ in range(_REPEATS.value):
+    start = time.perf_counter()
+    jax.block_until_ready(grad(x, p))
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def main(argv):
+  del argv
+  n, m, b, s = _FILTERS.value, _LATENTS.value, _BATCH.value, _CROP.value
+  rng = np.random.default_rng(0)
+  rand = lambda *shape: jnp.asarray(rng.standard_normal(shape) * 0.1, jnp.float32)
+  print(f'backend={jax.default_backend()} jax={jax.__version__} N={n} M={m} batch={b} '
+        f'crop={s}  (forward+backward, median of {_REPEATS.value})')
+  x = rand(b, s, s, 3)
+  k = rand(5, 5, 3, n)
+  np.testing.assert_allclose(_conv_s2(x, k), _conv_s2_space_to_depth(x, k), atol=1e-4)
+  total = {}
+  side, cin = s, 3
+  for i, cout in enumerate([n, n, n, m]):
+    x, k = rand(b, side, side, cin), rand(5, 5, cin, cout)
+    for name, f in (('conv', _conv_s2), ('conv s2d', _conv_s2_space_to_depth)):
+      t = _time(f, x, k)
+      total[name] = total.get(name, 0) + t
+      print(f'g_a conv{i} {name:9s} {side}->{side // 2} {cin}->{cout}: {t * 1e3:8.1f} ms')
+    side //= 2
+    if i < 3:
+      module, f = _gdn(False)
+      xg = rand(b, side, side, cout)
+      t = _time(f, xg, module.init(jax.random.PRNGKey(0), xg)['params'])
+      total['gdn'] = total.get('gdn', 0) + t
+      print(f'g_a gdn{i}   {side}x{side} {cout}: {t * 1e3:8.1f} ms')
+    cin = cout
+  for i, cout in enumerate([n, n, n, 3]):
+    x, k = rand(b, side, side, cin), rand(5, 5, cin, cout)
+    for name, f in (('subpixel', _subpixel),
+                    ('reference', lambda x, k: upsampling.conv_transpose_reference(x, k))):
+      t = _time(f, x, k)
+      total[name] = total.get(name, 0) + t
+      print(f'g_s deconv{i} {name:9s} {side}->{side * 2} {cin}->{cout}: {t * 1e3:8.1f} ms')
+    side *= 2
+    if i < 3:
+      module, f = _gdn(True)
+      xg = rand(b, side, side, cout)
+      t = _time(f, xg, module.init(jax.random.PRNGKey(0), xg)['params'])
+      total['igdn'] = total.get('igdn', 0) + t
+      print(f'g_s igdn{i}  {side}x{side} {cout}: {t * 1e3:8.1f} ms')
+    cin = cout
+  print('totals: ' + ', '.join(f'{k} {v * 1e3:.1f} ms' for k, v in total.items()))
+
+
+if __name__ == '__main__':
+  app.run(main)

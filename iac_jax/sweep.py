@@ -1,0 +1,86 @@
+"""Adaptation sweeps: code videos with each model and method, from real bitstreams.
+
+`run_point` codes one video's I-frames with one model and adaptation method and
+checks that the decoder reproduces the encoder's frames; `bd_table` turns the
+points of several models (rate points) into Bjontegaard deltas between methods.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from iac_jax import codec, metrics
+from iac_jax.adaptation import AdaptationConfig
+from iac_jax.demo import psnr_of_frames
+from iac_jax.models import Model
+from iac_jax.video_codec import encode_video_detailed
+
+FIELDS = ('video', 'iframes', 'model', 'beta', 'method', 'steps', 'bpp', 'psnr_db',
+          'update_bits', 'static_bits', 'frame_bits', 'seconds')
+
+
+def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, steps: int,
+              crop_size: int = 256, learning_rate: float = 1e-4, seed: int = 0,
+              progress: Callable[[int, dict], None] | None = None) -> dict:
+  """Codes uint8 frames[T, H, W, 3] (the I-frames) and measures the real bitstream."""
+  beta = float(model.metadata.get('beta', 100.0))
+  config = AdaptationConfig(method=method, steps=steps if method != 'none' else 0,
+                            learning_rate=learning_rate, beta=beta, crop_size=crop_size)
+  enc = encode_video_detailed(model, frames, 2.0, config, seed=seed, progress=progress)
+  decoded = codec.decode(enc.data, model)
+  if not np.array_equal(decoded, enc.reconstruction):
+    raise AssertionError(f'{video_name} {model.name} {method}: decoder output differs '
+                         'from the encoder\'s reconstruction')
+  t, h, w, _ = frames.shape
+  return {'video': video_name, 'iframes': t, 'model': model.name, 'beta': beta,
+          'method': method, 'steps': config.steps,
+          'bpp': metrics.bpp(len(enc.data), t * h * w),
+          'psnr_db': psnr_of_frames(frames, decoded), 'update_bits': enc.update_bits,
+          'static_bits': enc.static_bits, 'frame_bits': int(np.sum(enc.frame_bits)),
+          'seconds': round(enc.total_seconds, 1)}
+
+
+def bd_table(rows: Sequence[dict], test: str = 'full',
+             anchors: Sequence[str] = ('none', 'encoder')) -> list[dict]:
+  """BD-rate (%) and BD-PSNR (dB) of `test` against each anchor method, per
+  (video, iframes), over the models (rate points) both were run with."""
+  curves = collections.defaultdict(dict)
+  for r in rows:
+    curves[(r['video'], int(r['iframes']), r['method'])][r['model']] = (
+        float(r['bpp']), float(r['psnr_db']))
+  out = []
+  for (video_name, iframes, method), points in sorted(curves.items()):
+    if method != test:
+      continue
+    for anchor in anchors:
+      base = curves.get((video_name, iframes, anchor), {})
+      shared = sorted(set(points) & set(base))
+      if len(shared) < 2:
+        continue
+      ra, pa = zip(*(base[m] for m in shared))
+      rb, pb = zip(*(points[m] for m in shared))
+      out.append({'video': video_name, 'iframes': iframes, 'test': test, 'anchor': anchor,
+                  'points': len(shared), 'bd_rate_pct': metrics.bd_rate(ra, pa, rb, pb),
+                  'bd_psnr_db': metrics.bd_psnr(ra, pa, rb, pb)})
+  return out
+
+
+def markdown(rows: Sequence[dict], bd: Sequence[dict]) -> str:
+  """The points (one line per video, I-frames, model, method) and the BD table."""
+  lines = [('| video | I-frames | model | method | bpp (incl. update) | PSNR (dB) | '
+            'update bits | static bits | seconds |'), '|---|---|---|---|---|---|---|---|---|']
+  key = lambda r: (r['video'], int(r['iframes']), float(r['beta']), r['method'])
+  for r in sorted(rows, key=key):
+    lines.append(f"| {r['video']} | {r['iframes']} | {r['model']} | {r['method']} | "
+                 f"{float(r['bpp']):.4f} | {float(r['psnr_db']):.2f} | {r['update_bits']} | "
+                 f"{r['static_bits']} | {r['seconds']} |")
+  if bd:
+    lines += ['', '| video | I-frames | test | anchor | rate points | BD-rate | BD-PSNR |',
+              '|---|---|---|---|---|---|---|']
+    for b in bd:
+      lines.append(f"| {b['video']} | {b['iframes']} | {b['test']} | {b['anchor']} | "
+                   f"{b['points']} | {b['bd_rate_pct']:+.1f}% | {b['bd_psnr_db']:+.3f} dB |")
+  return '\n'.join(lines) + '\n'

@@ -1,0 +1,65 @@
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from iac_jax import classical, codec, rd_report, video
+from tests.conftest import smooth_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_classical_codecs_rate_grows_with_quality():
+  image = smooth_image(64, 96)
+  low, high = (classical.rd_point(image, 'webp', q) for q in (10, 90))
+  assert low['bpp'] < high['bpp'] and low['psnr_db'] < high['psnr_db']
+  data, decoded = classical.compress(image, 'jpeg', 75)
+  assert data[:2] == b'\xff\xd8' and decoded.shape == image.shape
+  with pytest.raises(ValueError, match='unknown format'):
+    classical.compress(image, 'gif', 50)
+
+
+def test_psnr_at_rate_interpolates_linearly_and_refuses_to_extrapolate():
+  assert classical.psnr_at_rate([1.0, 0.5], [40.0, 30.0], 0.75) == pytest.approx(35.0)
+  assert np.isnan(classical.psnr_at_rate([0.5, 1.0], [30.0, 40.0], 1.5))
+
+
+def test_report_rates_come_from_real_bitstreams(tiny_model, tmp_path):
+  frames = np.stack([smooth_image(40, 72, seed=s) for s in range(2)])
+  source = rd_report.Source('clip', frames)
+  rows = rd_report.measure([tiny_model], [source], qualities=[30, 80])
+  learned = [r for r in rows if r['codec'] == 'iac-jax']
+  assert len(learned) == 2 and len(rows) == 2 * (1 + 2 * 2)
+  stream = codec.encode_image(tiny_model, frames[1])
+  assert learned[1]['bpp'] == pytest.approx(8 * len(stream) / (40 * 72))
+  summary = rd_report.write(rows, str(tmp_path))
+  point = next(s for s in summary if s['codec'] == 'iac-jax')
+  assert point['frames'] == 2
+  assert point['bpp'] == pytest.approx(np.mean([r['bpp'] for r in learned]))  # equal sizes
+  for name in ('rd.csv', 'summary.csv', 'summary.md', 'rd.png'):
+    assert os.path.getsize(tmp_path / name) > 0
+  assert tiny_model.name in (tmp_path / 'summary.md').read_text()
+
+
+def test_rd_report_app_runs_end_to_end(tiny_model_file, tmp_path):
+  clip = tmp_path / 'clip.y4m'
+  video.write_y4m(str(clip), np.stack([smooth_image(48, 64, seed=s) for s in range(4)]), 4.0)
+  photo = tmp_path / 'photo.png'
+  Image.fromarray(smooth_image(40, 40)).save(photo)
+  out = tmp_path / 'out'
+  proc = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'experiments', 'rd_report.py'),
+       f'--models={tiny_model_file}', f'--videos={clip}', f'--images={photo}',
+       '--qualities=20,90', f'--output_dir={out}'],
+      check=False, capture_output=True, text=True, timeout=600,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  with open(out / 'rd.csv') as f:
+    rows = list(csv.DictReader(f))
+  # 2 I-frames of the 4 fps clip at 2 fps, plus the photo; 1 model + 2 codecs x 2 qualities.
+  assert len(rows) == 3 * 5
+  assert {r['source'] for r in rows} == {'clip.y4m', 'photo.png'}
