@@ -17,7 +17,7 @@ import numpy as np
 from absl import app, flags
 
 from iac_jax import adaptation, models
-from iac_jax.hyperprior import DECODER_SIDE, ENCODER_SIDE
+from iac_jax.hyperprior import DECODER_SIDE
 
 _CONFIG = flags.DEFINE_string('config', 'small', 'Model config (random weights).')
 _FRAMES = flags.DEFINE_integer('frames', 2, 'Frames per step.')
@@ -44,14 +44,11 @@ def main(argv):
   config = adaptation.AdaptationConfig(method='full', steps=2,
                                        frames_per_step=_FRAMES.value)
   theta = {k: params[k] for k in DECODER_SIDE}
-  trainable = {'phi': {k: params[k] for k in ENCODER_SIDE},
-               'delta': jax.tree.map(jnp.zeros_like, theta)}
-  carry = (trainable, adaptation._optimizer(config).init(trainable))  # pylint: disable=protected-access
-  run = adaptation._run_steps.__wrapped__  # pylint: disable=protected-access
-  kwargs = {'model_config': model.config, 'config': config,
-            'video_pixels': _FRAMES.value * _SIZE.value**2}
-  one = jax.jit(lambda c, r: run(c, theta, frames, r[:1], **kwargs))
-  scan2 = jax.jit(lambda c, r: run(c, theta, frames, r, **kwargs))
+  carry = adaptation.initial_carry(params, config)
+  pixels = jnp.float32(_FRAMES.value * _SIZE.value**2)
+  kwargs = {'model_config': model.config, 'config': config}
+  one = jax.jit(lambda c, r: adaptation.run_steps(c, theta, frames, r[:1], pixels, **kwargs))
+  scan2 = jax.jit(lambda c, r: adaptation.run_steps(c, theta, frames, r, pixels, **kwargs))
   rngs = jax.random.split(jax.random.PRNGKey(0), 2)
   plain = _time(one, carry, rngs)
   scanned = _time(scan2, carry, rngs) / 2

@@ -35,6 +35,8 @@ _HOLDOUT = flags.DEFINE_integer('holdout', 2, 'Last N images (sorted) kept out o
                                 'and evaluated every --eval_every steps.')
 _INIT_FROM = flags.DEFINE_string('init_from', None, 'Start every beta from this model '
                                  '(shipped name or .msgpack path) instead of random.')
+_PRELOAD_MB = flags.DEFINE_integer('preload_mb', 1024, 'Decode all photos into memory up '
+                                   'to this size; beyond it, decode them per batch.')
 _LOG_EVERY = flags.DEFINE_integer('log_every', 100, 'Steps between progress lines.')
 _SAVE_EVERY = flags.DEFINE_integer('save_every', 500, 'Steps between checkpoints.')
 _EVAL_EVERY = flags.DEFINE_integer('eval_every', 2000, 'Steps between evaluations of the '
@@ -72,7 +74,10 @@ def main(argv):
     init = start.params
     metadata['init_from'] = f'{start.name} ({start.metadata.get("steps")} steps)'
   held = {os.path.basename(p): data.load_rgb(p) for p in held_paths}
-  training.train(cfg, [data.load_rgb(p) for p in train_paths], _WORKDIR.value,
+  images = data.load_images(train_paths, _PRELOAD_MB.value << 20)
+  if images and isinstance(images[0], str):
+    log.info('decoding photos on demand (more than --preload_mb=%d MB)', _PRELOAD_MB.value)
+  training.train(cfg, images, _WORKDIR.value,
                  init=init, metadata=metadata, eval_images=held)
 
 

@@ -4,10 +4,12 @@ Public API:
   load_model(name_or_path) -> Model
   encode_image(model, image_uint8_hwc) -> bytes
   encode_video(model, frames_uint8_thwc, fps, method='full', steps=...) -> bytes
+  adapt_many(params, videos, rngs, config, model_config, ...) -> [AdaptationResult]
   decode(data, model=None) -> uint8[T, H, W, 3]
   BitstreamError: raised for every malformed bitstream.
 """
 
+from iac_jax.batch_adaptation import adapt_many
 from iac_jax.bitstream import BitstreamError
 from iac_jax.codec import decode, encode_image
 from iac_jax.configs import CONFIGS, ModelConfig, get_config
@@ -19,6 +21,7 @@ __all__ = [
     'BitstreamError',
     'Model',
     'ModelConfig',
+    'adapt_many',
     'decode',
     'encode_image',
     'encode_video',

@@ -110,7 +110,7 @@ def _optimizer(config: AdaptationConfig) -> optax.GradientTransformation:
       {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'})
 
 
-def _loss_fn(model_config: ModelConfig, config: AdaptationConfig, video_pixels: int):
+def _loss_fn(model_config: ModelConfig, config: AdaptationConfig, video_pixels):
   return functools.partial(
       losses.rate_distortion_model_rate, model=MeanScaleHyperprior(model_config),
       beta=config.beta, prior=config.prior, video_pixels=video_pixels,
@@ -118,27 +118,59 @@ def _loss_fn(model_config: ModelConfig, config: AdaptationConfig, video_pixels: 
       with_model_rate=config.method in ('full', 'full-no-qat'))
 
 
-@functools.partial(jax.jit, static_argnames=('model_config', 'config', 'video_pixels'),
-                   donate_argnums=(0,))
-def _run_steps(carry, theta_global: dict, frames: jax.Array, rngs: jax.Array, *,
-               model_config: ModelConfig, config: AdaptationConfig, video_pixels: int):
-  """`len(rngs)` optimizer steps as one lax.scan; carry = (trainable, opt_state)."""
+def adaptation_step(carry, theta_global: dict, frames: jax.Array, rng_step: jax.Array,
+                    video_pixels: jax.Array, *, model_config: ModelConfig,
+                    config: AdaptationConfig):
+  """One optimizer step of one video; carry = (trainable, opt_state). Pure."""
   loss_fn = _loss_fn(model_config, config, video_pixels)
   optimizer = _optimizer(config)
+  trainable, opt_state = carry
+  rng_batch, rng_loss = jax.random.split(rng_step)
+  batch = _sample_batch(frames, rng_batch, config)
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      trainable, theta_global, batch, rng_loss)
+  updates, opt_state = optimizer.update(grads, opt_state, trainable)
+  return (optax.apply_updates(trainable, updates), opt_state), metrics
 
-  def step(carry, rng_step):
-    trainable, opt_state = carry
-    rng_batch, rng_loss = jax.random.split(rng_step)
-    batch = _sample_batch(frames, rng_batch, config)
-    (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        trainable, theta_global, batch, rng_loss)
-    updates, opt_state = optimizer.update(grads, opt_state, trainable)
-    return (optax.apply_updates(trainable, updates), opt_state), metrics
 
+def run_steps(carry, theta_global: dict, frames: jax.Array, rngs: jax.Array,
+              video_pixels: jax.Array, *, model_config: ModelConfig,
+              config: AdaptationConfig):
+  """`len(rngs)` steps of one video, as one `lax.scan` (no loop for a single step)."""
+  step = functools.partial(adaptation_step, theta_global=theta_global, frames=frames,
+                           video_pixels=video_pixels, model_config=model_config,
+                           config=config)
   if rngs.shape[0] == 1:  # no loop at all: see `steps_per_call` in `adapt`
-    carry, metrics = step(carry, rngs[0])
+    carry, metrics = step(carry, rng_step=rngs[0])
     return carry, jax.tree.map(lambda m: m[None], metrics)
-  return jax.lax.scan(step, carry, rngs)
+  return jax.lax.scan(lambda c, r: step(c, rng_step=r), carry, rngs)
+
+
+_run_steps = jax.jit(run_steps, static_argnames=('model_config', 'config'),
+                     donate_argnums=(0,))
+
+
+def initial_carry(params: dict, config: AdaptationConfig):
+  """(trainable, opt_state) at the start: phi = the global encoder, delta = 0."""
+  encoder = {k: params[k] for k in ENCODER_SIDE}
+  zeros = jax.tree.map(jnp.zeros_like, {k: params[k] for k in DECODER_SIDE})
+  trainable = {'phi': jax.tree.map(jnp.array, encoder), 'delta': zeros}
+  return trainable, _optimizer(config).init(trainable)
+
+
+def finish(trainable: dict, histories: list[dict], config: AdaptationConfig
+           ) -> AdaptationResult:
+  """The result of an adaptation from its final trainable parameters."""
+  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  ints = (update_coding.update_integers(trainable['delta'], config.prior.t)
+          if config.sends_update else None)
+  history = {k: np.concatenate([np.asarray(h[k]) for h in histories]) for k in histories[0]}
+  return AdaptationResult(trainable['phi'], trainable['delta'], ints, history)
+
+
+def default_steps_per_call(chunk: int) -> int:
+  """1 on CPU (XLA CPU runs the step ~20x slower inside lax.scan), else `chunk`."""
+  return 1 if jax.default_backend() == 'cpu' else chunk
 
 
 def _chunk_size(steps: int, target: int) -> int:
@@ -168,33 +200,27 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   if frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
   video_pixels = int(video_pixels or np.prod(frames.shape[:3]))
-  encoder = {k: params[k] for k in ENCODER_SIDE}
-  theta_global = {k: params[k] for k in DECODER_SIDE}
-  zeros = jax.tree.map(jnp.zeros_like, theta_global)
   if config.method in ('none', 'latents') or config.steps == 0:
+    encoder = {k: params[k] for k in ENCODER_SIDE}
+    zeros = jax.tree.map(jnp.zeros_like, {k: params[k] for k in DECODER_SIDE})
     return AdaptationResult(encoder, zeros, None, {})
-  trainable = {'phi': jax.tree.map(jnp.array, encoder), 'delta': zeros}
-  carry = (trainable, _optimizer(config).init(trainable))
+  theta_global = {k: params[k] for k in DECODER_SIDE}
+  carry = initial_carry(params, config)
   rngs = jax.random.split(rng, config.steps)
   chunk = _chunk_size(config.steps, progress_every) if progress else config.steps
   if steps_per_call is None:
-    steps_per_call = 1 if jax.default_backend() == 'cpu' else chunk
+    steps_per_call = default_steps_per_call(chunk)
   per_call = _chunk_size(chunk, steps_per_call)
+  pixels = jnp.float32(video_pixels)
   histories = []
   for start in range(0, config.steps, chunk):
     for call in range(start, start + chunk, per_call):
       carry, metrics = _run_steps(carry, theta_global, frames, rngs[call:call + per_call],
-                                  model_config=model_config, config=config,
-                                  video_pixels=video_pixels)
+                                  pixels, model_config=model_config, config=config)
       histories.append(metrics)
     if progress:
       progress(start + chunk, {k: float(v[-1]) for k, v in metrics.items()})
-  trainable = carry[0]
-  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
-  ints = (update_coding.update_integers(trainable['delta'], config.prior.t)
-          if config.sends_update else None)
-  history = {k: np.concatenate([np.asarray(h[k]) for h in histories]) for k in histories[0]}
-  return AdaptationResult(trainable['phi'], trainable['delta'], ints, history)
+  return finish(carry[0], histories, config)
 
 
 @functools.partial(jax.jit, static_argnames=('model_config', 'steps', 'learning_rate',

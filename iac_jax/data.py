@@ -1,8 +1,9 @@
 """Training data: random crops of a folder of photos, batched as NumPy, prefetched.
 
-The photos are decoded once into memory (a few dozen 1280px photos are ~130 MB);
-a background thread cuts random crops with random flips so that the training step
-never waits on input.
+A few dozen photos are decoded once into memory (41 photos of 1280px are ~130 MB);
+a large folder is given as paths and each photo is decoded when a batch needs it.
+Either way a background thread cuts random crops with random flips so that the
+training step never waits on input.
 """
 
 from __future__ import annotations
@@ -52,15 +53,29 @@ def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
   return crop
 
 
+def load_images(paths: Sequence[str], max_bytes: int = 1 << 30) -> list[np.ndarray | str]:
+  """Decoded photos when they fit in `max_bytes` (estimated from the first few), else
+  the paths themselves, which `CropStream` then decodes on demand."""
+  if not paths:
+    return []
+  sample = [load_rgb(p) for p in paths[:4]]
+  estimate = np.mean([a.nbytes for a in sample]) * len(paths)
+  if estimate > max_bytes:
+    return list(paths)
+  return sample + [load_rgb(p) for p in paths[4:]]
+
+
 class CropStream:
   """Endless batches float32[B, S, S, 3] in [0, 1] of random crops, prefetched.
+
+  `images` holds uint8[H, W, 3] arrays or paths to decode on demand (`load_images`).
 
   Batch `k` (counting from `start_step`) depends only on (`seed`, `start_step + k`),
   so a resumed run sees exactly the batches an uninterrupted run would have seen.
   Iterate it; call `close()` (or use it as a context manager) to stop the thread.
   """
 
-  def __init__(self, images: Sequence[np.ndarray], batch_size: int, crop_size: int,
+  def __init__(self, images: Sequence[np.ndarray | str], batch_size: int, crop_size: int,
                seed: int, prefetch: int = 4, start_step: int = 0):
     if not images:
       raise ValueError('no training images')
@@ -78,8 +93,12 @@ class CropStream:
     """The batch of training step `step`."""
     rng = np.random.default_rng([self._seed, step])
     idx = rng.integers(0, len(self._images), self._batch_size)
-    crops = [random_crop(self._images[i], self._crop_size, rng) for i in idx]
+    crops = [random_crop(self._image(i), self._crop_size, rng) for i in idx]
     return np.stack(crops).astype(np.float32) / 255.0
+
+  def _image(self, i: int) -> np.ndarray:
+    image = self._images[i]
+    return load_rgb(image) if isinstance(image, str) else image
 
   def _fill(self):
     while not self._stop.is_set():

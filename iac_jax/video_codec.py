@@ -62,6 +62,13 @@ def _fps_fraction(fps: float) -> tuple[int, int]:
   return f.numerator, f.denominator
 
 
+def padded_input(frames: np.ndarray) -> jax.Array:
+  """uint8 frames[T, H, W, 3] -> float32 in [0, 1], edge-padded to multiples of 64."""
+  frames = check_frames(frames)
+  return jnp.asarray(np.stack([codec.pad_to_multiple(f) for f in frames]),
+                     jnp.float32) / 255.0
+
+
 def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
                           config: AdaptationConfig, seed: int = 0,
                           progress=None) -> VideoEncoding:
@@ -72,13 +79,21 @@ def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
   start = time.perf_counter()
   frames = check_frames(frames)
   t, h, w, _ = frames.shape
-  padded = np.stack([codec.pad_to_multiple(f) for f in frames])
-  x = jnp.asarray(padded, jnp.float32) / 255.0
-  rng = jax.random.PRNGKey(seed)
-  result = adaptation.adapt(model.params, x, rng, config, model.config,
-                            video_pixels=t * h * w, progress=progress)
-  adapt_seconds = time.perf_counter() - start
+  result = adaptation.adapt(model.params, padded_input(frames), jax.random.PRNGKey(seed),
+                            config, model.config, video_pixels=t * h * w, progress=progress)
+  return encode_adapted(model, frames, fps, config, result, seed, start)
 
+
+def encode_adapted(model: Model, frames: np.ndarray, fps: float, config: AdaptationConfig,
+                   result: adaptation.AdaptationResult, seed: int = 0,
+                   start: float | None = None) -> VideoEncoding:
+  """Codes uint8 frames[T, H, W, 3] with the outcome of an adaptation (`adapt` or
+  `adapt_many`): the update section, then each frame's z and y."""
+  start = time.perf_counter() if start is None else start
+  adapt_seconds = time.perf_counter() - start
+  frames = check_frames(frames)
+  t, h, w, _ = frames.shape
+  rng = jax.random.PRNGKey(seed)
   theta_global = update_coding.decoder_side(model.params)
   if result.update_ints is not None:
     update_payload = update_coding.encode_update(result.update_ints, config.prior)
@@ -90,6 +105,7 @@ def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
 
   sections = [bitstream.Section(codec.TAG_UPDATE, update_payload)]
   recon, frame_bits = [], []
+  x = padded_input(frames) if config.method == 'latents' else None
   for i in range(t):
     latents = None
     if config.method == 'latents':
@@ -120,3 +136,26 @@ def encode_video(model: Model, frames_uint8_thwc: np.ndarray, fps: float,
   """
   config = AdaptationConfig(method=method, steps=steps, **config_kwargs)
   return encode_video_detailed(model, frames_uint8_thwc, fps, config, seed).data
+
+
+def encode_videos(model: Model, videos: list[np.ndarray], fps: list[float],
+                  config: AdaptationConfig, seeds: list[int], mesh=None,
+                  videos_per_device: int = 1, progress=None) -> list[VideoEncoding]:
+  """`encode_video_detailed` for many videos, adapted together by `adapt_many`.
+
+  Video i (uint8 frames[T, H, W, 3]) gets the bitstream it would get alone with
+  seed `seeds[i]`, up to float reassociation in the batched adaptation.
+  """
+  from iac_jax import batch_adaptation  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  videos = [check_frames(v) for v in videos]
+  results = batch_adaptation.adapt_many(
+      model.params, [padded_input(v) for v in videos],
+      [jax.random.PRNGKey(s) for s in seeds], config, model.config,
+      video_pixels=[int(np.prod(v.shape[:3])) for v in videos], mesh=mesh,
+      videos_per_device=videos_per_device, progress=progress)
+  share = (time.perf_counter() - start) / max(len(videos), 1)
+  out = []
+  for v, f, r, s in zip(videos, fps, results, seeds):
+    out.append(encode_adapted(model, v, f, config, r, s, start=time.perf_counter() - share))
+  return out

@@ -124,3 +124,17 @@ def test_train_global_app_runs_end_to_end(tmp_path):
   assert {(r['model'], r['image']) for r in evals} == {
       ('tiny-beta10', 'p2.png'), ('tiny-beta100', 'p2.png')}
   assert all(r['bpp_real'] > 0 for r in evals)
+
+
+def test_large_folders_are_decoded_on_demand_with_the_same_batches(tmp_path):
+  paths = []
+  for s in range(5):
+    path = str(tmp_path / f'p{s}.png')
+    Image.fromarray(smooth_image(70, 90, seed=s)).save(path)
+    paths.append(path)
+  in_memory = data.load_images(paths)
+  on_demand = data.load_images(paths, max_bytes=1000)
+  assert isinstance(in_memory[0], np.ndarray) and on_demand == paths
+  with data.CropStream(in_memory, 3, 64, seed=1) as a, \
+       data.CropStream(on_demand, 3, 64, seed=1) as b:
+    np.testing.assert_array_equal(next(iter(a)), next(iter(b)))
