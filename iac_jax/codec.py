@@ -145,6 +145,18 @@ def _decode_ints(payload: bytes, indexes: np.ndarray, tables: CdfTables,
     raise BitstreamError(f'{what}: {e}') from None
 
 
+# Every coding table has at least two symbols with one count each out of at most
+# 2^16, so a symbol costs at least -log2(1 - 2^-16) bits and one byte carries at most
+# this many symbols (8 more bytes allowed for the coder's state).
+MAX_SYMBOLS_PER_BYTE = int(np.ceil(8 / -np.log2(1 - 2.0**-16)))
+
+
+def _check_symbol_count(count: int, payload: bytes, what: str):
+  if count > (len(payload) + 8) * MAX_SYMBOLS_PER_BYTE:
+    raise BitstreamError(f'{what} section of {len(payload)} bytes cannot hold '
+                         f'{count} symbols')
+
+
 def decode_frame(model: Model, z_section: bitstream.Section, y_section: bitstream.Section,
                  height: int, width: int) -> np.ndarray:
   """Inverse of `encode_frame`: uint8[H, W, 3]."""
@@ -152,6 +164,11 @@ def decode_frame(model: Model, z_section: bitstream.Section, y_section: bitstrea
     raise BitstreamError('expected a z section followed by a y section')
   ph, pw = -(-height // PAD_MULTIPLE) * PAD_MULTIPLE, -(-width // PAD_MULTIPLE) * PAD_MULTIPLE
   z_shape = (1, ph // 64, pw // 64, model.config.num_hyper_latents)
+  # Sizes come from the header: refuse them before allocating if the bytes present
+  # cannot possibly code that many latents.
+  _check_symbol_count(int(np.prod(z_shape)), z_section.payload, 'z')
+  _check_symbol_count((ph // 16) * (pw // 16) * model.config.num_latents,
+                      y_section.payload, 'y')
   z_int = _decode_ints(z_section.payload, _z_indexes(z_shape), _z_tables(model), 'z')
   mu, sigma = _hyper_synthesis(model.config, model.params, z_int.astype(np.float32))
   mu = np.asarray(mu)
