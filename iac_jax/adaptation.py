@@ -150,6 +150,10 @@ _run_steps = jax.jit(run_steps, static_argnames=('model_config', 'config'),
                      donate_argnums=(0,))
 
 
+# What `adapt` records per step (the metrics of `losses.rate_distortion_model_rate`).
+HISTORY_KEYS = ('loss', 'bpp', 'model_bpp', 'model_bits', 'mse_255')
+
+
 def initial_carry(params: dict, config: AdaptationConfig):
   """(trainable, opt_state) at the start: phi = the global encoder, delta = 0."""
   encoder = {k: params[k] for k in ENCODER_SIDE}
@@ -183,7 +187,8 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
           video_pixels: int | None = None,
           progress: Callable[[int, dict], None] | None = None,
           progress_every: int = 25,
-          steps_per_call: int | None = None) -> AdaptationResult:
+          steps_per_call: int | None = None, checkpoint_dir: str | None = None,
+          checkpoint_every: int = 50) -> AdaptationResult:
   """Adapts `params` to `frames` float32[T, H, W, 3] in [0, 1] (H, W multiples of 64).
 
   `video_pixels` (default: all pixels of `frames`) spreads the model rate; pass the
@@ -196,6 +201,11 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   this step about 20x slower inside a while loop (`lax.scan`) than as a plain jitted
   step (measured with the `small` config on 2x192x192 frames, jax 0.5.3, 2 cores:
   7.8 s vs 0.36 s per step), so on CPU a jitted single step is called from Python.
+
+  With `checkpoint_dir`, the state (parameters, optimizer, history, step) is saved
+  there with Orbax about every `checkpoint_every` steps, and a rerun with the same
+  arguments resumes from the latest one. Every step's randomness is fixed up front,
+  so a resumed run ends exactly where an uninterrupted one would.
   """
   if frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
@@ -212,15 +222,36 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
     steps_per_call = default_steps_per_call(chunk)
   per_call = _chunk_size(chunk, steps_per_call)
   pixels = jnp.float32(video_pixels)
-  histories = []
-  for start in range(0, config.steps, chunk):
-    for call in range(start, start + chunk, per_call):
+  history = {k: np.zeros(config.steps, np.float32) for k in HISTORY_KEYS}
+  done = 0
+  if checkpoint_dir:
+    from iac_jax import checkpointing  # pylint: disable=g-import-not-at-top
+    checkpointing.claim(checkpoint_dir, {
+        'config': repr(config), 'model_config': repr(model_config),
+        'frames': list(frames.shape), 'video_pixels': video_pixels,
+        'rng': np.asarray(rng).tolist(), 'per_call': per_call})
+    restored = checkpointing.restore_latest(
+        checkpoint_dir, {'carry': carry, 'history': history, 'step': np.int32(0)})
+    if restored is not None:
+      carry, done = restored['carry'], int(restored['step'])
+      history = jax.tree.map(np.array, restored['history'])  # writable copies
+  manager = checkpointing.manager(checkpoint_dir) if checkpoint_dir else None
+  try:
+    for call in range(done, config.steps, per_call):
       carry, metrics = _run_steps(carry, theta_global, frames, rngs[call:call + per_call],
                                   pixels, model_config=model_config, config=config)
-      histories.append(metrics)
-    if progress:
-      progress(start + chunk, {k: float(v[-1]) for k, v in metrics.items()})
-  return finish(carry[0], histories, config)
+      for k in HISTORY_KEYS:
+        history[k][call:call + per_call] = np.asarray(metrics[k])
+      done = call + per_call
+      if manager and (done % checkpoint_every < per_call or done == config.steps):
+        checkpointing.save(manager, done, {'carry': carry, 'history': history,
+                                           'step': np.int32(done)})
+      if progress and done % chunk == 0:
+        progress(done, {k: float(v[done - 1]) for k, v in history.items()})
+  finally:
+    if manager:
+      manager.close()
+  return finish(carry[0], [history], config)
 
 
 @functools.partial(jax.jit, static_argnames=('model_config', 'steps', 'learning_rate',

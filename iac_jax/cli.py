@@ -37,6 +37,8 @@ _CROP = flags.DEFINE_integer('crop_size', 256, 'Video: crop side for adaptation 
 _IFRAME_FPS = flags.DEFINE_float('iframe_fps', 2.0, 'Video: I-frames per second sampled.')
 _BETA = flags.DEFINE_float('beta', None, 'Video: rate weight (default: the model\'s).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Video: seed of the adaptation.')
+_CHECKPOINT_DIR = flags.DEFINE_string('checkpoint_dir', None, 'Video: checkpoint the '
+                                      'adaptation here; a rerun resumes from it.')
 
 
 class CliError(Exception):
@@ -87,7 +89,8 @@ def _encode_video(src, dst):
   print(f'{len(frames)} I-frames of {frames.shape[2]}x{frames.shape[1]} '
         f'({_IFRAME_FPS.value:g} per second of a {fps:.3f} fps video)', file=sys.stderr)
   enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
-                                          _SEED.value, _progress_printer(_STEPS.value))
+                                          _SEED.value, _progress_printer(_STEPS.value),
+                                          checkpoint_dir=_CHECKPOINT_DIR.value)
   atomic_io.write_bytes(dst, enc.data)
   pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
   print(json.dumps({'output': dst, 'bytes': len(enc.data), 'frames': len(frames),

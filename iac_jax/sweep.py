@@ -76,7 +76,7 @@ def markdown(rows: Sequence[dict], bd: Sequence[dict]) -> str:
   for r in sorted(rows, key=key):
     lines.append(f"| {r['video']} | {r['iframes']} | {r['model']} | {r['method']} | "
                  f"{float(r['bpp']):.4f} | {float(r['psnr_db']):.2f} | {r['update_bits']} | "
-                 f"{r['static_bits']} | {r['seconds']} |")
+                 f"{float(r['static_bits']):.0f} | {r['seconds']} |")
   if bd:
     lines += ['', '| video | I-frames | test | anchor | rate points | BD-rate | BD-PSNR |',
               '|---|---|---|---|---|---|---|']

@@ -25,9 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
-from iac_jax import data, evaluation, models
+from iac_jax import checkpointing, data, evaluation, models
 from iac_jax.configs import get_config
 from iac_jax.hyperprior import MeanScaleHyperprior, init_params
 from iac_jax.losses import rate_distortion
@@ -113,22 +112,13 @@ def initial_state(cfg: TrainConfig, optimizer: optax.GradientTransformation,
           'step': jnp.zeros((), jnp.int32), 'seconds': jnp.zeros((), jnp.float32)}
 
 
-def _checkpoint_manager(workdir: str) -> ocp.CheckpointManager:
-  return ocp.CheckpointManager(
-      os.path.abspath(os.path.join(workdir, 'checkpoints')),
-      options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
+def _checkpoint_dir(workdir: str) -> str:
+  return os.path.join(workdir, 'checkpoints')
 
 
 def restore(workdir: str, template: dict) -> dict | None:
   """The latest checkpoint in `workdir` shaped like `template`, or None."""
-  with _checkpoint_manager(workdir) as manager:
-    step = manager.latest_step()
-    if step is None:
-      return None
-    # NumPy in and out: Orbax 0.11's jax.Array path needs a newer JAX than 0.5.
-    restored = manager.restore(
-        step, args=ocp.args.StandardRestore(jax.device_get(template)))
-    return jax.tree.map(jnp.asarray, restored)
+  return checkpointing.restore_latest(_checkpoint_dir(workdir), template)
 
 
 def _append_jsonl(path: str, record: dict):
@@ -190,7 +180,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
   last = time.time()
   with data.CropStream(images, cfg.batch_size, cfg.crop_size, cfg.seed,
                        start_step=start_step) as stream, \
-       _checkpoint_manager(workdir) as manager:
+       checkpointing.manager(_checkpoint_dir(workdir)) as manager:
     for step, batch in zip(range(start_step, cfg.steps), stream):
       state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step), betas)
       window.append(metrics)
@@ -211,8 +201,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
                    'psnr %.2f dB', done, cfg.steps, rate, eta_min, name, record['loss'],
                    record['bpp'], record['psnr_db'])
       if done % cfg.save_every == 0 or done == cfg.steps:
-        manager.save(done, args=ocp.args.StandardSave(jax.device_get(state)))
-        manager.wait_until_finished()
+        checkpointing.save(manager, done, state)
         trained = current_models()
         for model in trained:
           models.save_model(model, os.path.join(workdir, 'models', model.name + '.msgpack'))

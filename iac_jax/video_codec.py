@@ -71,16 +71,18 @@ def padded_input(frames: np.ndarray) -> jax.Array:
 
 def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
                           config: AdaptationConfig, seed: int = 0,
-                          progress=None) -> VideoEncoding:
+                          progress=None, checkpoint_dir: str | None = None) -> VideoEncoding:
   """Adapts `model` to uint8 frames[T, H, W, 3] per `config`, then codes them.
 
-  `progress(steps_done, metrics)` is called during adaptation (see `adapt`).
+  `progress(steps_done, metrics)` is called during adaptation (see `adapt`); with
+  `checkpoint_dir` the adaptation checkpoints there and resumes after a crash.
   """
   start = time.perf_counter()
   frames = check_frames(frames)
   t, h, w, _ = frames.shape
   result = adaptation.adapt(model.params, padded_input(frames), jax.random.PRNGKey(seed),
-                            config, model.config, video_pixels=t * h * w, progress=progress)
+                            config, model.config, video_pixels=t * h * w, progress=progress,
+                            checkpoint_dir=checkpoint_dir)
   return encode_adapted(model, frames, fps, config, result, seed, start)
 
 

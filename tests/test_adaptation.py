@@ -97,3 +97,37 @@ def test_chunked_adaptation_equals_one_call(tiny_model):
   np.testing.assert_allclose(a.history['loss'], b.history['loss'], rtol=1e-4)
   for p, q in zip(jax.tree.leaves(a.delta), jax.tree.leaves(b.delta)):
     np.testing.assert_allclose(p, q, atol=1e-6)
+
+
+class _Killed(Exception):
+  pass
+
+
+def test_adaptation_killed_and_resumed_equals_an_uninterrupted_run(tiny_model, tmp_path):
+  frames = jnp.asarray(np.stack([smooth_image(64, 64, seed=s) for s in range(2)]),
+                       jnp.float32) / 255.0
+  config = adaptation.AdaptationConfig(method='full', steps=6, learning_rate=1e-3)
+  rng = jax.random.PRNGKey(5)
+  args = (tiny_model.params, frames, rng, config, tiny_model.config)
+  straight = adaptation.adapt(*args)
+
+  def die_at_4(done, _):
+    if done == 4:
+      raise _Killed()
+
+  ckpt = str(tmp_path / 'ckpt')
+  with pytest.raises(_Killed):
+    adaptation.adapt(*args, progress=die_at_4, progress_every=2, checkpoint_dir=ckpt,
+                     checkpoint_every=2)
+  resumed = adaptation.adapt(*args, checkpoint_dir=ckpt, checkpoint_every=2)
+  for a, b in zip(jax.tree.leaves(straight.update_ints), jax.tree.leaves(resumed.update_ints)):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(straight.encoder_params),
+                  jax.tree.leaves(resumed.encoder_params)):
+    np.testing.assert_array_equal(a, b)
+  np.testing.assert_array_equal(straight.history['loss'], resumed.history['loss'])
+  # The directory belongs to this run: another run refuses it.
+  other = adaptation.AdaptationConfig(method='full', steps=8, learning_rate=1e-3)
+  with pytest.raises(ValueError, match='different run'):
+    adaptation.adapt(tiny_model.params, frames, rng, other, tiny_model.config,
+                     checkpoint_dir=ckpt)

@@ -1,0 +1,93 @@
+"""How often does a table index chosen from h_s differ between two machines?
+
+The range decoder needs, for every latent of y, the same scale-table index the
+encoder used; the index comes from h_s, a float computation. Run this on each
+machine (it imports no TensorFlow, so it runs on an accelerator machine too):
+
+  .venv/bin/python benchmarks/scale_index_flips.py --out=indexes_cpu.npz
+  python benchmarks/scale_index_flips.py --out=indexes_gpu.npz        # on the GPU
+  .venv/bin/python benchmarks/scale_index_flips.py --compare=indexes_cpu.npz,indexes_gpu.npz
+
+Inputs: the sample photo and synthetic frames (no video reader needed), coded with
+the shipped model; z is rounded on each machine as the encoder does, and the indexes
+are taken for the encoder's z (saved in the first file) so that only h_s differs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+from PIL import Image
+
+from iac_jax import codec, models
+from iac_jax.entropy_models import gaussian
+
+_MODEL = flags.DEFINE_string('model', models.DEFAULT_MODEL, 'Model.')
+_OUT = flags.DEFINE_string('out', None, 'Write this machine\'s indexes here (.npz).')
+_Z_FROM = flags.DEFINE_string('z_from', None, 'Use the rounded z of this earlier --out file '
+                              '(as a decoder would) instead of computing it here.')
+_COMPARE = flags.DEFINE_list('compare', None, 'Two .npz files to compare.')
+_SYNTHETIC = flags.DEFINE_integer('synthetic', 8, 'Synthetic 512x512 frames.')
+
+
+def _inputs() -> dict[str, np.ndarray]:
+  here = os.path.dirname(os.path.abspath(__file__))
+  path = os.path.join(here, '..', 'iac_jax', 'samples', 'rocket.png')
+  with Image.open(path) as im:
+    out = {'rocket': np.asarray(im.convert('RGB'))}
+  rng = np.random.default_rng(0)
+  yy, xx = np.mgrid[0:512, 0:512] / 512.0
+  for i in range(_SYNTHETIC.value):
+    f = rng.uniform(2, 20, 3)
+    base = np.stack([np.sin(f[0] * xx + i), np.cos(f[1] * yy), np.sin(f[2] * (xx + yy))], -1)
+    noise = rng.normal(0, 8 + 4 * i, (512, 512, 3))
+    out[f'synthetic{i}'] = np.clip(127 + 90 * base + noise, 0, 255).astype(np.uint8)
+  return out
+
+
+def _compare(a_path: str, b_path: str):
+  a, b = np.load(a_path), np.load(b_path)
+  total = flips = 0
+  for key in sorted(k for k in a.files if k.endswith('/index')):
+    diff = int(np.sum(a[key] != b[key]))
+    total += a[key].size
+    flips += diff
+    print(f'{key[:-6]:12s} {diff:8d} of {a[key].size:9d} indexes differ')
+  print(f'machines: {a["device"]} vs {b["device"]}')
+  print(f'total: {flips} of {total} scale indexes differ ({flips / max(total, 1):.2e})')
+
+
+def main(argv):
+  del argv
+  if _COMPARE.value:
+    if len(_COMPARE.value) != 2:
+      raise app.UsageError('--compare takes two files')
+    _compare(*_COMPARE.value)
+    return
+  if not _OUT.value:
+    raise app.UsageError('give --out or --compare')
+  model = models.load_model(_MODEL.value)
+  earlier = np.load(_Z_FROM.value) if _Z_FROM.value else None
+  saved = {'device': np.asarray(f'{jax.default_backend()} {jax.devices()[0].device_kind} '
+                                f'jax {jax.__version__}')}
+  for name, image in _inputs().items():
+    if earlier is not None:
+      z = earlier[f'{name}/z']
+    else:
+      x = jnp.asarray(codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
+      _, z = codec._analysis(model.config, model.params, x)  # pylint: disable=protected-access
+      z = np.round(np.asarray(z)).astype(np.int32)
+    _, sigma = codec._hyper_synthesis(model.config, model.params,  # pylint: disable=protected-access
+                                      jnp.asarray(z, jnp.float32))
+    saved[f'{name}/z'] = z
+    saved[f'{name}/index'] = gaussian.scale_indexes(np.asarray(sigma)).astype(np.int16)
+  np.savez_compressed(_OUT.value, **saved)
+  print(f'wrote {_OUT.value}: {len(saved) // 2} inputs on {saved["device"]}')
+
+
+if __name__ == '__main__':
+  app.run(main)
