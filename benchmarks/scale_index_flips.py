@@ -1,8 +1,11 @@
 """How often does a table index chosen from h_s differ between two machines?
 
 The range decoder needs, for every latent of y, the same scale-table index the
-encoder used; the index comes from h_s, a float computation. Run this on each
-machine (it imports no TensorFlow, so it runs on an accelerator machine too):
+encoder used; the index comes from h_s, a float computation. This records the
+indexes of two paths: h_s in float32 on JAX's default device (`index32`, what the
+codec did before) and the codec's host float64 path (`index64`,
+`iac_jax/entropy_parameters.py`). Run it on each machine (it imports no
+TensorFlow, so it runs on an accelerator machine too):
 
   .venv/bin/python benchmarks/scale_index_flips.py --out=indexes_cpu.npz
   python benchmarks/scale_index_flips.py --out=indexes_gpu.npz        # on the GPU
@@ -23,8 +26,9 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from iac_jax import codec, models
+from iac_jax import codec, entropy_parameters, models
 from iac_jax.entropy_models import gaussian
+from iac_jax.hyperprior import MeanScaleHyperprior
 
 _MODEL = flags.DEFINE_string('model', models.DEFAULT_MODEL, 'Model.')
 _OUT = flags.DEFINE_string('out', None, 'Write this machine\'s indexes here (.npz).')
@@ -52,13 +56,15 @@ def _inputs() -> dict[str, np.ndarray]:
 def _compare(a_path: str, b_path: str):
   a, b = np.load(a_path), np.load(b_path)
   total = flips = 0
-  for key in sorted(k for k in a.files if k.endswith('/index')):
-    diff = int(np.sum(a[key] != b[key]))
-    total += a[key].size
-    flips += diff
-    print(f'{key[:-6]:12s} {diff:8d} of {a[key].size:9d} indexes differ')
   print(f'machines: {a["device"]} vs {b["device"]}')
-  print(f'total: {flips} of {total} scale indexes differ ({flips / max(total, 1):.2e})')
+  for path in ('index32', 'index64'):
+    total = flips = 0
+    for key in sorted(k for k in a.files if k.endswith('/' + path)):
+      diff = int(np.sum(a[key] != b[key]))
+      total += a[key].size
+      flips += diff
+      print(f'  {key:22s} {diff:8d} of {a[key].size:9d} differ')
+    print(f'{path}: {flips} of {total} scale indexes differ ({flips / max(total, 1):.2e})')
 
 
 def main(argv):
@@ -72,6 +78,9 @@ def main(argv):
     raise app.UsageError('give --out or --compare')
   model = models.load_model(_MODEL.value)
   earlier = np.load(_Z_FROM.value) if _Z_FROM.value else None
+  module = MeanScaleHyperprior(model.config)
+  hyper_synthesis = jax.jit(lambda p, z: module.apply({'params': p}, z,
+                                                      method='hyper_synthesis'))
   saved = {'device': np.asarray(f'{jax.default_backend()} {jax.devices()[0].device_kind} '
                                 f'jax {jax.__version__}')}
   for name, image in _inputs().items():
@@ -81,12 +90,13 @@ def main(argv):
       x = jnp.asarray(codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
       _, z = codec._analysis(model.config, model.params, x)  # pylint: disable=protected-access
       z = np.round(np.asarray(z)).astype(np.int32)
-    _, sigma = codec._hyper_synthesis(model.config, model.params,  # pylint: disable=protected-access
-                                      jnp.asarray(z, jnp.float32))
+    _, sigma = hyper_synthesis(model.params, jnp.asarray(z, jnp.float32))
+    _, sigma64 = entropy_parameters.hyper_synthesis(model.params['h_s'], z)
     saved[f'{name}/z'] = z
-    saved[f'{name}/index'] = gaussian.scale_indexes(np.asarray(sigma)).astype(np.int16)
+    saved[f'{name}/index32'] = gaussian.scale_indexes(np.asarray(sigma)).astype(np.int16)
+    saved[f'{name}/index64'] = entropy_parameters.scale_indexes(sigma64).astype(np.int16)
   np.savez_compressed(_OUT.value, **saved)
-  print(f'wrote {_OUT.value}: {len(saved) // 2} inputs on {saved["device"]}')
+  print(f'wrote {_OUT.value}: {(len(saved) - 1) // 3} inputs on {saved["device"]}')
 
 
 if __name__ == '__main__':

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iac_jax import bitstream, range_coding
+from iac_jax import bitstream, entropy_parameters, range_coding
 from iac_jax.bitstream import BitstreamError
 from iac_jax.configs import PAD_MULTIPLE, ModelConfig
 from iac_jax.entropy_models import CdfTables, factorized_tables, gaussian
@@ -38,12 +38,6 @@ TAG_UPDATE = b'U'
 @functools.partial(jax.jit, static_argnums=0)
 def _analysis(config: ModelConfig, params, x):
   return MeanScaleHyperprior(config).apply({'params': params}, x, method='analysis')
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def _hyper_synthesis(config: ModelConfig, params, z_hat):
-  return MeanScaleHyperprior(config).apply(
-      {'params': params}, z_hat, method='hyper_synthesis')
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -110,8 +104,11 @@ def _z_indexes(shape: Sequence[int]) -> np.ndarray:
   return np.broadcast_to(np.arange(shape[-1], dtype=np.int32), shape)
 
 
-def _y_indexes(sigma: np.ndarray) -> np.ndarray:
-  return gaussian.scale_indexes(np.asarray(sigma))
+def _entropy_parameters(model: Model, z_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(mu float32, sigma float64) of y from the integer z, on the shared host path
+  (`entropy_parameters`): encoder and decoder get the same tables on any device."""
+  mu, sigma = entropy_parameters.hyper_synthesis(model.params['h_s'], z_int)
+  return mu.astype(np.float32), sigma
 
 
 def encode_frame(model: Model, image: np.ndarray,
@@ -128,10 +125,10 @@ def encode_frame(model: Model, image: np.ndarray,
     y, z = latents
   z_int = np.round(np.asarray(z)).astype(np.int64)
   z_bytes = range_coding.encode(z_int, _z_indexes(z_int.shape), _z_tables(model))
-  mu, sigma = _hyper_synthesis(model.config, model.params, z_int.astype(np.float32))
-  mu = np.asarray(mu)
+  mu, sigma = _entropy_parameters(model, z_int)
   y_int = np.round(np.asarray(y) - mu).astype(np.int64)
-  y_bytes = range_coding.encode(y_int, _y_indexes(sigma), _gaussian_tables())
+  y_bytes = range_coding.encode(y_int, entropy_parameters.scale_indexes(sigma),
+                                _gaussian_tables())
   x_hat = _synthesis(model.config, model.params, y_int.astype(np.float32) + mu)
   sections = [bitstream.Section(TAG_Z, z_bytes), bitstream.Section(TAG_Y, y_bytes)]
   return sections, to_uint8(x_hat, height, width)
@@ -170,9 +167,9 @@ def decode_frame(model: Model, z_section: bitstream.Section, y_section: bitstrea
   _check_symbol_count((ph // 16) * (pw // 16) * model.config.num_latents,
                       y_section.payload, 'y')
   z_int = _decode_ints(z_section.payload, _z_indexes(z_shape), _z_tables(model), 'z')
-  mu, sigma = _hyper_synthesis(model.config, model.params, z_int.astype(np.float32))
-  mu = np.asarray(mu)
-  y_int = _decode_ints(y_section.payload, _y_indexes(sigma), _gaussian_tables(), 'y')
+  mu, sigma = _entropy_parameters(model, z_int)
+  y_int = _decode_ints(y_section.payload, entropy_parameters.scale_indexes(sigma),
+                       _gaussian_tables(), 'y')
   x_hat = _synthesis(model.config, model.params, y_int.astype(np.float32) + mu)
   return to_uint8(x_hat, height, width)
 

@@ -74,3 +74,18 @@ def test_training_bits_are_at_least_evaluation_bits(tiny_model):
     train_z.append(float(out['z_bits'][0]))
   assert np.mean(train_y) >= float(evaluation['y_bits'][0])
   assert np.mean(train_z) >= float(evaluation['z_bits'][0])
+
+
+def test_host_float64_hyper_synthesis_matches_the_flax_module(shipped_model):
+  from iac_jax import entropy_parameters
+  from iac_jax.entropy_models import gaussian as gaussian_model
+  from iac_jax.hyperprior import MeanScaleHyperprior
+  z = np.random.default_rng(0).integers(-4, 5, (1, 3, 5, shipped_model.config.num_filters))
+  mu, sigma = MeanScaleHyperprior(shipped_model.config).apply(
+      {'params': shipped_model.params}, jnp.asarray(z, jnp.float32), method='hyper_synthesis')
+  mu64, sigma64 = entropy_parameters.hyper_synthesis(shipped_model.params['h_s'], z)
+  assert mu64.dtype == np.float64 and mu64.shape == mu.shape == (1, 12, 20, 96)
+  np.testing.assert_allclose(mu64, mu, atol=1e-4)
+  np.testing.assert_allclose(sigma64, sigma, rtol=1e-5, atol=1e-5)
+  same = entropy_parameters.scale_indexes(sigma64) == gaussian_model.scale_indexes(sigma)
+  assert same.mean() > 0.999
