@@ -105,9 +105,12 @@ def _sample_batch(frames: jax.Array, rng: jax.Array, config: AdaptationConfig) -
 
 def _optimizer(config: AdaptationConfig) -> optax.GradientTransformation:
   update_delta = config.sends_update
-  return optax.multi_transform(
+  # A step whose loss or gradient is not finite (NaN in the data, an overflow) is
+  # skipped rather than written into the parameters.
+  return optax.apply_if_finite(optax.multi_transform(
       {'adam': optax.adam(config.learning_rate), 'frozen': optax.set_to_zero()},
-      {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'})
+      {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'}),
+      max_consecutive_errors=1_000_000)
 
 
 def _loss_fn(model_config: ModelConfig, config: AdaptationConfig, video_pixels):
@@ -164,8 +167,14 @@ def initial_carry(params: dict, config: AdaptationConfig):
 
 def finish(trainable: dict, histories: list[dict], config: AdaptationConfig
            ) -> AdaptationResult:
-  """The result of an adaptation from its final trainable parameters."""
+  """The result of an adaptation from its final trainable parameters.
+
+  Raises ValueError if they are not finite, so no stream is written from them.
+  """
   from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(trainable)):
+    raise ValueError('adaptation produced non-finite parameters; try a smaller '
+                     'learning rate')
   ints = (update_coding.update_integers(trainable['delta'], config.prior.t)
           if config.sends_update else None)
   history = {k: np.concatenate([np.asarray(h[k]) for h in histories]) for k in histories[0]}

@@ -131,3 +131,18 @@ def test_adaptation_killed_and_resumed_equals_an_uninterrupted_run(tiny_model, t
   with pytest.raises(ValueError, match='different run'):
     adaptation.adapt(tiny_model.params, frames, rng, other, tiny_model.config,
                      checkpoint_dir=ckpt)
+
+
+def test_steps_with_non_finite_loss_are_skipped_and_never_reach_the_stream(tiny_model):
+  frames = jnp.full((2, 64, 64, 3), jnp.nan, jnp.float32)
+  config = adaptation.AdaptationConfig(method='full', steps=3, learning_rate=1e-3)
+  result = adaptation.adapt(tiny_model.params, frames, jax.random.PRNGKey(0), config,
+                            tiny_model.config)
+  assert np.isnan(result.history['loss']).all()
+  assert all(np.all(k == 0) for k in jax.tree.leaves(result.update_ints))
+  for a, b in zip(jax.tree.leaves(result.encoder_params),
+                  jax.tree.leaves({k: tiny_model.params[k] for k in ('g_a', 'h_a')})):
+    np.testing.assert_array_equal(a, b)
+  broken = {'phi': {'w': np.array([np.nan])}, 'delta': {'w': np.zeros(1)}}
+  with pytest.raises(ValueError, match='non-finite'):
+    adaptation.finish(broken, [result.history], config)
