@@ -43,6 +43,12 @@ def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, st
           'seconds': round(enc.total_seconds, 1)}
 
 
+def _monotonic(rates, psnrs) -> bool:
+  """PSNR rises with rate; Bjontegaard's polynomial fits are meaningless otherwise."""
+  order = np.argsort(rates)
+  return bool(np.all(np.diff(np.asarray(psnrs)[order]) > 0))
+
+
 def bd_table(rows: Sequence[dict], test: str = 'full',
              anchors: Sequence[str] = ('none', 'encoder')) -> list[dict]:
   """BD-rate (%) and BD-PSNR (dB) of `test` against each anchor method, per
@@ -64,7 +70,8 @@ def bd_table(rows: Sequence[dict], test: str = 'full',
       rb, pb = zip(*(points[m] for m in shared))
       out.append({'video': video_name, 'iframes': iframes, 'test': test, 'anchor': anchor,
                   'points': len(shared), 'bd_rate_pct': metrics.bd_rate(ra, pa, rb, pb),
-                  'bd_psnr_db': metrics.bd_psnr(ra, pa, rb, pb)})
+                  'bd_psnr_db': metrics.bd_psnr(ra, pa, rb, pb),
+                  'monotonic': _monotonic(ra, pa) and _monotonic(rb, pb)})
   return out
 
 
@@ -78,9 +85,10 @@ def markdown(rows: Sequence[dict], bd: Sequence[dict]) -> str:
                  f"{float(r['bpp']):.4f} | {float(r['psnr_db']):.2f} | {r['update_bits']} | "
                  f"{float(r['static_bits']):.0f} | {r['seconds']} |")
   if bd:
-    lines += ['', '| video | I-frames | test | anchor | rate points | BD-rate | BD-PSNR |',
-              '|---|---|---|---|---|---|---|']
+    lines += ['', ('| video | I-frames | test | anchor | rate points | BD-rate | BD-PSNR | '
+                   'both curves monotonic |'), '|---|---|---|---|---|---|---|---|']
     for b in bd:
       lines.append(f"| {b['video']} | {b['iframes']} | {b['test']} | {b['anchor']} | "
-                   f"{b['points']} | {b['bd_rate_pct']:+.1f}% | {b['bd_psnr_db']:+.3f} dB |")
+                   f"{b['points']} | {b['bd_rate_pct']:+.1f}% | {b['bd_psnr_db']:+.3f} dB | "
+                   f"{'yes' if b['monotonic'] else 'no: unreliable'} |")
   return '\n'.join(lines) + '\n'

@@ -35,7 +35,7 @@ def test_bd_table_compares_methods_over_the_shared_rate_points():
   (row,) = sweep.bd_table(rows, anchors=('none', 'encoder'))  # no encoder points
   assert row['anchor'] == 'none' and row['points'] == 4
   assert row['bd_rate_pct'] == pytest.approx(-10.0)
-  assert row['bd_psnr_db'] > 0
+  assert row['bd_psnr_db'] > 0 and row['monotonic']
 
 
 def test_rd_sweep_app_writes_points_and_skips_them_on_rerun(tiny_model_file, tmp_path):
