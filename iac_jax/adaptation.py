@@ -157,11 +157,16 @@ _run_steps = jax.jit(run_steps, static_argnames=('model_config', 'config'),
 HISTORY_KEYS = ('loss', 'bpp', 'model_bpp', 'model_bits', 'mse_255')
 
 
-def initial_carry(params: dict, config: AdaptationConfig):
-  """(trainable, opt_state) at the start: phi = the global encoder, delta = 0."""
+def _initial_trainable(params: dict) -> dict:
+  """phi = the global encoder (copied), delta = 0 over the decoder side."""
   encoder = {k: params[k] for k in ENCODER_SIDE}
   zeros = jax.tree.map(jnp.zeros_like, {k: params[k] for k in DECODER_SIDE})
-  trainable = {'phi': jax.tree.map(jnp.array, encoder), 'delta': zeros}
+  return {'phi': jax.tree.map(jnp.array, encoder), 'delta': zeros}
+
+
+def initial_carry(params: dict, config: AdaptationConfig):
+  """(trainable, opt_state) at the start: phi = the global encoder, delta = 0."""
+  trainable = _initial_trainable(params)
   return trainable, _optimizer(config).init(trainable)
 
 
@@ -220,9 +225,8 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
     raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
   video_pixels = int(video_pixels or np.prod(frames.shape[:3]))
   if config.method in ('none', 'latents') or config.steps == 0:
-    encoder = {k: params[k] for k in ENCODER_SIDE}
-    zeros = jax.tree.map(jnp.zeros_like, {k: params[k] for k in DECODER_SIDE})
-    return AdaptationResult(encoder, zeros, None, {})
+    trainable = _initial_trainable(params)
+    return AdaptationResult(trainable['phi'], trainable['delta'], None, {})
   theta_global = {k: params[k] for k in DECODER_SIDE}
   carry = initial_carry(params, config)
   rngs = jax.random.split(rng, config.steps)

@@ -100,7 +100,7 @@ def test_chunked_adaptation_equals_one_call(tiny_model):
 
 
 class _Killed(Exception):
-  pass
+  """Stands in for the process dying right after a checkpoint."""
 
 
 def test_adaptation_killed_and_resumed_equals_an_uninterrupted_run(tiny_model, tmp_path):

@@ -67,7 +67,7 @@ def test_vmapped_multi_beta_step_equals_single_beta_steps():
 
 
 class _Killed(Exception):
-  pass
+  """Stands in for the process dying right after a checkpoint."""
 
 
 def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
