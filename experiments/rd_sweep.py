@@ -7,6 +7,8 @@ Each point (video, number of I-frames, model, method) is measured from a real
 bitstream that the decoder reproduces exactly. Resumable: points already in
 <output_dir>/rd.csv are skipped. `--iframes=2,4,8` also codes only the first K
 I-frames of each video, to show how the update amortizes over more frames.
+Each bitstream is kept in <output_dir>/streams/ (for `iac-jax info` and the
+per-tensor update bits of experiments/plot_rd.py).
 """
 
 from __future__ import annotations
@@ -78,8 +80,12 @@ def main(argv):
             continue
           start = time.time()
           log.info('%s: %d I-frames, %s, %s ...', name, len(frames), model.name, method)
+          stream = os.path.join(_OUTPUT_DIR.value, 'streams',
+                                f'{os.path.splitext(name)[0]}.{len(frames)}.{model.name}.'
+                                f'{method}.iac')
+          os.makedirs(os.path.dirname(stream), exist_ok=True)
           row = sweep.run_point(model, name, frames, method, _STEPS.value, _CROP.value,
-                                _LR.value, _SEED.value)
+                                _LR.value, _SEED.value, stream_path=stream)
           rows.append(row)
           done.add(key)
           _write_rows(csv_path, rows)

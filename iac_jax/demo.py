@@ -37,7 +37,7 @@ class DemoRow:
 
 def psnr_of_frames(original: np.ndarray, decoded: np.ndarray) -> float:
   """Mean over frames of the RGB PSNR (METHOD.md section 6)."""
-  return float(np.mean([metrics.psnr_db(a, b) for a, b in zip(original, decoded)]))
+  return metrics.mean_psnr_db(original, decoded)
 
 
 def run_video_demo(model: Model, output_dir: str, video_path: str = SAMPLE_VIDEO,

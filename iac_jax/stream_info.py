@@ -33,14 +33,33 @@ def describe(data: bytes) -> dict:
   return out
 
 
+def _zero_params(config_name: str) -> dict:
+  from iac_jax.hyperprior import init_params  # pylint: disable=g-import-not-at-top
+  shapes = jax.eval_shape(lambda: init_params(get_config(config_name), jax.random.PRNGKey(0)))
+  return jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
+
+
 def _static_bits(config_name: str, update_payload: bytes) -> float | None:
   from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
-  from iac_jax.hyperprior import init_params  # pylint: disable=g-import-not-at-top
   try:
-    config = get_config(config_name)
+    params = _zero_params(config_name)
     prior = update_coding.read_prior(update_payload)
   except ValueError:  # unknown config, or a malformed prior (BitstreamError)
     return None
-  shapes = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
-  params = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
   return round(update_coding.static_bits(params, prior), 1)
+
+
+def update_bits_by_tensor(data: bytes) -> list[dict]:
+  """Bits of a video stream's parameter update per sent tensor (see
+  `update_coding.bits_per_tensor`); decodes the update section, needs no weights.
+  Empty for streams without an update (images, method `none` or `encoder`)."""
+  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  h, sections = bitstream.unpack(data)
+  if h.kind != bitstream.KIND_VIDEO or not sections or not sections[0].payload:
+    return []
+  try:
+    template = update_coding.decoder_side(_zero_params(h.config_name))
+  except ValueError as e:
+    raise bitstream.BitstreamError(f'unknown model configuration: {e}') from None
+  ints, prior = update_coding.decode_update(sections[0].payload, template)
+  return update_coding.bits_per_tensor(ints, prior)

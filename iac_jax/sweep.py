@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from iac_jax import codec, metrics
+from iac_jax import atomic_io, codec, metrics
 from iac_jax.adaptation import AdaptationConfig
 from iac_jax.demo import psnr_of_frames
 from iac_jax.models import Model
@@ -24,8 +24,10 @@ FIELDS = ('video', 'iframes', 'model', 'beta', 'method', 'steps', 'bpp', 'psnr_d
 
 def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, steps: int,
               crop_size: int = 256, learning_rate: float = 1e-4, seed: int = 0,
-              progress: Callable[[int, dict], None] | None = None) -> dict:
-  """Codes uint8 frames[T, H, W, 3] (the I-frames) and measures the real bitstream."""
+              progress: Callable[[int, dict], None] | None = None,
+              stream_path: str | None = None) -> dict:
+  """Codes uint8 frames[T, H, W, 3] (the I-frames) and measures the real bitstream,
+  which is also written (atomically) to `stream_path` when given."""
   beta = float(model.metadata.get('beta', 100.0))
   config = AdaptationConfig(method=method, steps=steps if method != 'none' else 0,
                             learning_rate=learning_rate, beta=beta, crop_size=crop_size)
@@ -34,6 +36,8 @@ def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, st
   if not np.array_equal(decoded, enc.reconstruction):
     raise AssertionError(f'{video_name} {model.name} {method}: decoder output differs '
                          'from the encoder\'s reconstruction')
+  if stream_path:
+    atomic_io.write_bytes(stream_path, enc.data)
   t, h, w, _ = frames.shape
   return {'video': video_name, 'iframes': t, 'model': model.name, 'beta': beta,
           'method': method, 'steps': config.steps,

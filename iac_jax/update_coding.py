@@ -76,13 +76,38 @@ def model_rate_bits(delta: Any, prior: ModelPrior, rng: jax.Array | None = None)
   scaled = jnp.concatenate([jnp.ravel(d) for d in jax.tree.leaves(delta)]) / prior.t
   k = jax.lax.stop_gradient(jnp.round(scaled))
   idx = jnp.clip(k + radius, 0, 2 * radius).astype(jnp.int32)
-  overflow = jnp.maximum(jnp.abs(k) - radius, 1.0)
-  escape = escape_symbol + 2 * jnp.floor(jnp.log2(overflow)) + 1  # + Elias gamma
+  escape = _escape_bits(jnp.abs(k) - radius, escape_symbol, jnp)
   exact = jnp.sum(jnp.where(jnp.abs(k) <= radius, lengths[idx], escape))
   if rng is not None:
     scaled = scaled + jax.random.uniform(rng, scaled.shape, scaled.dtype, -0.5, 0.5)
   surrogate = jnp.sum(prior.bits(scaled))
   return surrogate + jax.lax.stop_gradient(exact - surrogate)
+
+
+def _escape_bits(overflow, escape_symbol: float, xp):
+  """Bits of a value `overflow` past the table edge: escape symbol + Elias gamma."""
+  return escape_symbol + 2 * xp.floor(xp.log2(xp.maximum(overflow, 1.0))) + 1
+
+
+def bits_per_tensor(ints: Any, prior: ModelPrior) -> list[dict]:
+  """Code length of each sent tensor's integers, in coding (sorted path) order.
+
+  One dict per tensor: path, params, nonzero, bits (escapes approximated as in
+  `model_rate_bits`) and static_bits (what the tensor costs when all zero). The
+  bits add up to the update section's payload to within the coder's few bytes.
+  """
+  lengths = _table_code_lengths(prior)
+  escape_symbol = escape_symbol_bits(prior.tables(), 0)
+  radius = prior.table_radius
+  out = []
+  for path, leaf in sorted_leaves(ints):
+    k = np.abs(np.ravel(np.asarray(leaf, np.int64)))
+    inside = k <= radius
+    bits = (lengths[k[inside] + radius].sum() +
+            _escape_bits(k[~inside] - radius, escape_symbol, np).sum())
+    out.append({'path': path, 'params': int(k.size), 'nonzero': int(np.count_nonzero(k)),
+                'bits': float(bits), 'static_bits': float(k.size * lengths[radius])})
+  return out
 
 
 def static_bits(params: dict, prior: ModelPrior) -> float:

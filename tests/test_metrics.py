@@ -30,3 +30,39 @@ def test_bd_metrics_use_only_the_overlap_and_handle_few_points():
   assert np.isnan(metrics.bd_psnr(RATES[:2], PSNRS[:2], RATES[2:], PSNRS[2:]))
   with pytest.raises(ValueError, match='at least two'):
     metrics.bd_rate([0.1], [30.0], RATES, PSNRS)
+
+
+def _noisy_pair(seed: int = 0):
+  rng = np.random.default_rng(seed)
+  field = np.cumsum(np.cumsum(rng.normal(size=(180, 200, 3)), 0), 1)
+  clean = ((field - field.min()) / np.ptp(field) * 255).astype(np.uint8)
+  noisy = np.clip(clean + rng.normal(0, 10, clean.shape), 0, 255).astype(np.uint8)
+  return clean, noisy
+
+
+def test_ms_ssim_matches_tensorflows_reference():
+  import tensorflow as tf  # the test suite may import TF; the library's metrics do not
+  clean, noisy = _noisy_pair()
+  ours = metrics.ms_ssim(clean, noisy)
+  reference = float(tf.image.ssim_multiscale(tf.constant(clean), tf.constant(noisy), 255.0))
+  assert ours == pytest.approx(reference, abs=2e-4)  # TF computes in float32
+  assert 0.5 < ours < 0.999
+
+
+def test_ms_ssim_is_one_for_equal_images_falls_with_noise_and_refuses_small_images():
+  clean, noisy = _noisy_pair(1)
+  assert metrics.ms_ssim(clean, clean) == pytest.approx(1.0)
+  noisier = np.clip(clean + np.random.default_rng(2).normal(0, 30, clean.shape), 0,
+                    255).astype(np.uint8)
+  assert metrics.ms_ssim(clean, noisier) < metrics.ms_ssim(clean, noisy)
+  with pytest.raises(ValueError, match='at least 161 pixels'):
+    metrics.ms_ssim(clean[:160], noisy[:160])
+
+
+def test_mean_psnr_is_the_mean_of_per_frame_psnrs():
+  a = np.zeros((2, 4, 4, 3), np.uint8)
+  b = a.copy()
+  b[0] += 1  # MSE 1: 48.13 dB
+  b[1] += 2  # MSE 4: 42.11 dB
+  expected = (10 * np.log10(255**2) + 10 * np.log10(255**2 / 4)) / 2
+  assert metrics.mean_psnr_db(a, b) == pytest.approx(expected)

@@ -63,3 +63,25 @@ def test_rd_report_app_runs_end_to_end(tiny_model_file, tmp_path):
   # 2 I-frames of the 4 fps clip at 2 fps, plus the photo; 1 model + 2 codecs x 2 qualities.
   assert len(rows) == 3 * 5
   assert {r['source'] for r in rows} == {'clip.y4m', 'photo.png'}
+
+
+@pytest.mark.parametrize('codec_name', classical.VIDEO_CODECS)
+def test_intra_video_codecs_decode_every_frame_and_rate_falls_with_qp(codec_name):
+  frames = np.stack([smooth_image(33, 49, seed=s) for s in range(3)])  # odd: padded
+  fine = classical.frames_rd_point(frames, codec_name, 22)
+  coarse = classical.frames_rd_point(frames, codec_name, 42)
+  assert coarse['bpp'] < fine['bpp'] and coarse['psnr_db'] < fine['psnr_db']
+  assert fine['psnr_db'] > 30 and np.isnan(fine['ms_ssim'])  # too small for MS-SSIM
+  data, decoded = classical.compress_intra(frames, codec_name, 30)
+  assert decoded.shape == frames.shape and data[:3] in (b'\x00\x00\x00', b'\x00\x00\x01')
+  assert b'x264 - core' not in data and b'x265 (build' not in data  # settings SEI dropped
+  with pytest.raises(ValueError, match='QP must be'):
+    classical.compress_intra(frames, codec_name, 60)
+
+
+def test_frames_rd_point_counts_every_frame_file_for_image_codecs():
+  frames = np.stack([smooth_image(40, 48, seed=s) for s in range(2)])
+  row = classical.frames_rd_point(frames, 'jpeg', 50)
+  sizes = [len(classical.compress(f, 'jpeg', 50)[0]) for f in frames]
+  assert row['bpp'] == pytest.approx(8 * sum(sizes) / (2 * 40 * 48))
+  assert row['setting'] == 'q50'
