@@ -151,12 +151,14 @@ def compress_intra(frames: np.ndarray, codec: str, qp: int) -> tuple[bytes, np.n
   return data, np.stack(decoded)
 
 
-def frames_rd_point(frames: np.ndarray, codec: str, setting: int) -> dict:
+def frames_rd_point(frames: np.ndarray, codec: str, setting: int,
+                    with_ms_ssim: bool = True) -> dict:
   """One RD point of a classical codec on uint8[T, H, W, 3] frames (the I-frames).
 
   `codec` is 'jpeg' or 'webp' (each frame its own file; `setting` the quality) or
   'x264' or 'x265' (one intra-only stream; `setting` the QP). bpp counts every byte
-  over all pixels; PSNR and MS-SSIM are means over frames, as for our bitstreams.
+  over all pixels; PSNR and MS-SSIM (NaN unless `with_ms_ssim`) are means over
+  frames, as for our bitstreams.
   """
   frames = np.asarray(frames, np.uint8)
   if codec in FORMATS:
@@ -172,7 +174,7 @@ def frames_rd_point(frames: np.ndarray, codec: str, setting: int) -> dict:
   t, h, w, _ = frames.shape
   return {'codec': codec, 'setting': label, 'bpp': metrics.bpp(num_bytes, t * h * w),
           'psnr_db': metrics.mean_psnr_db(frames, decoded),
-          'ms_ssim': mean_ms_ssim(frames, decoded)}
+          'ms_ssim': mean_ms_ssim(frames, decoded) if with_ms_ssim else float('nan')}
 
 
 def mean_ms_ssim(frames: np.ndarray, decoded: np.ndarray) -> float:

@@ -79,13 +79,16 @@ def test_classical_sweep_and_plot_rd_apps_run_end_to_end(tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT, MPLBACKEND='Agg')
   run = lambda *args: subprocess.run([sys.executable, *args], check=False, capture_output=True,
                                      text=True, timeout=600, env=env)
-  proc = run(os.path.join(ROOT, 'experiments', 'classical_sweep.py'), f'--videos={clip}',
-             '--codecs=jpeg,x264', '--qualities=30,80', '--qps=27,37',
-             f'--output_dir={tmp_path}')
+  sweep_args = (os.path.join(ROOT, 'experiments', 'classical_sweep.py'), f'--videos={clip}',
+                '--codecs=jpeg,x264', '--qps=27,37', f'--output_dir={tmp_path}')
+  proc = run(*sweep_args, '--qualities=30')
   assert proc.returncode == 0, proc.stderr[-3000:]
+  proc = run(*sweep_args, '--qualities=30,80')  # resumes: only q80 is new
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'jpeg q80' in proc.stderr and 'jpeg q30' not in proc.stderr
   with open(tmp_path / 'classical.csv') as f:
     classical_rows = list(csv.DictReader(f))
-  assert [(r['codec'], r['setting'], r['iframes']) for r in classical_rows] == [
+  assert sorted((r['codec'], r['setting'], r['iframes']) for r in classical_rows) == [
       ('jpeg', 'q30', '3'), ('jpeg', 'q80', '3'), ('x264', 'qp27', '3'), ('x264', 'qp37', '3')]
   proc = run(os.path.join(ROOT, 'experiments', 'plot_rd.py'), f'--results_dir={tmp_path}')
   assert proc.returncode == 0, proc.stderr[-3000:]
