@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean results
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -18,6 +18,21 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
+
+# Regenerates results/adaptation (hours on 2 CPU cores; needs ../shared/data/videos).
+# Every step resumes: points already in the CSVs are skipped.
+SHARED ?= ../shared
+results: $(STAMP)
+	$(VENV)/bin/python experiments/rd_sweep.py --output_dir=results/adaptation \
+	  --videos=$(SHARED)/data/videos/bigbuckbunny.mp4,$(SHARED)/data/videos/carphone_176x144.y4m \
+	  --methods=none,encoder,full,full-no-model-rate,full-no-qat,latents
+	$(VENV)/bin/python experiments/rd_sweep.py --output_dir=results/adaptation \
+	  --videos=$(SHARED)/data/videos/bigbuckbunny.mp4,$(SHARED)/data/videos/carphone_176x144.y4m \
+	  --models=small-beta100 --methods=none,encoder,full --iframes=2,4,0
+	$(VENV)/bin/python experiments/classical_sweep.py --output_dir=results/adaptation \
+	  --videos=$(SHARED)/data/videos/bigbuckbunny.mp4,$(SHARED)/data/videos/carphone_176x144.y4m
+	$(VENV)/bin/python experiments/plot_rd.py --results_dir=results/adaptation \
+	  --stream=results/adaptation/streams/bigbuckbunny.11.small-beta100.full.iac
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check iac_jax experiments tests benchmarks
