@@ -123,12 +123,15 @@ def compress_intra(frames: np.ndarray, codec: str, qp: int) -> tuple[bytes, np.n
   enc = av.CodecContext.create(_AV_CODEC[codec], 'w')
   enc.width, enc.height, enc.pix_fmt = pw, ph, 'yuv420p'
   enc.time_base = fractions.Fraction(1, 25)
+  enc.gop_size = 1
+  # Encoder settings go through x264-params / x265-params: PyAV ignores unknown options.
   if codec == 'x264':
-    enc.options = {'preset': 'medium', 'tune': 'psnr', 'qp': str(qp), 'keyint': '1',
-                   'threads': '1'}
+    enc.options = {'preset': 'medium', 'tune': 'psnr', 'threads': '1',
+                   'x264-params': f'qp={qp}:keyint=1:min-keyint=1:scenecut=0'}
   else:
     enc.options = {'preset': 'medium', 'tune': 'psnr', 'threads': '1',
-                   'x265-params': f'qp={qp}:keyint=1:info=0:log-level=error:pools=1:frame-threads=1'}
+                   'x265-params': f'qp={qp}:keyint=1:info=0:log-level=error:pools=1:'
+                                  'frame-threads=1'}
   packets = []
   for i, frame in enumerate(padded):
     vf = av.VideoFrame.from_ndarray(_to_yuv420(frame), format='yuv420p')
@@ -141,10 +144,10 @@ def compress_intra(frames: np.ndarray, codec: str, qp: int) -> tuple[bytes, np.n
   data = b''.join(chunks)
   dec = av.CodecContext.create('h264' if codec == 'x264' else 'hevc', 'r')
   decoded = []
-  for c in chunks:
-    for f in dec.decode(av.Packet(c)):
-      decoded.append(_from_yuv420(f.to_ndarray(format='yuv420p'), ph, pw)[:h, :w])
-  for f in dec.decode(None):
+  for f in [f for c in chunks for f in dec.decode(av.Packet(c))] + list(dec.decode(None)):
+    if not f.key_frame:
+      raise RuntimeError(f'{codec} coded a frame that is not intra: the comparison would '
+                         'be against inter coding')
     decoded.append(_from_yuv420(f.to_ndarray(format='yuv420p'), ph, pw)[:h, :w])
   if len(decoded) != t:
     raise RuntimeError(f'{codec} returned {len(decoded)} frames for {t}')

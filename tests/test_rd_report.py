@@ -77,6 +77,11 @@ def test_intra_video_codecs_decode_every_frame_and_rate_falls_with_qp(codec_name
   assert b'x264 - core' not in data and b'x265 (build' not in data  # settings SEI dropped
   with pytest.raises(ValueError, match='QP must be'):
     classical.compress_intra(frames, codec_name, 60)
+  # Intra only: a repeated frame costs as much as the first (inter coding would make the
+  # repeats nearly free).
+  one, _ = classical.compress_intra(frames[:1], codec_name, 30)
+  four, _ = classical.compress_intra(np.repeat(frames[:1], 4, axis=0), codec_name, 30)
+  assert len(four) > 3.5 * len(one) - 400  # parameter sets are sent once
 
 
 def test_frames_rd_point_counts_every_frame_file_for_image_codecs():
