@@ -174,12 +174,20 @@ def finish(trainable: dict, histories: list[dict], config: AdaptationConfig
            ) -> AdaptationResult:
   """The result of an adaptation from its final trainable parameters.
 
-  Raises ValueError if they are not finite, so no stream is written from them.
+  Raises ValueError if they are not finite, or if the update is too large for the
+  coder (it sends |k| < 2^30), so no stream is written from them.
   """
   from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
   if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(trainable)):
     raise ValueError('adaptation produced non-finite parameters; try a smaller '
                      'learning rate')
+  # Checked before rounding: a diverged delta / t overflows the cast to int64.
+  largest = max((float(np.max(np.abs(np.asarray(d)), initial=0.0))
+                 for d in jax.tree.leaves(trainable['delta'])), default=0.0)
+  if config.sends_update and largest / config.prior.t >= 2.0**30:
+    raise ValueError(f'adaptation diverged: the parameter update is too large to code '
+                     f'(|delta| / t = {largest / config.prior.t:.3g} >= 2^30); try a '
+                     'smaller learning rate')
   ints = (update_coding.update_integers(trainable['delta'], config.prior.t)
           if config.sends_update else None)
   history = {k: np.concatenate([np.asarray(h[k]) for h in histories]) for k in histories[0]}

@@ -38,7 +38,16 @@ def restore_latest(directory: str, template: Any) -> Any | None:
     if step is None:
       return None
     restored = mgr.restore(step, args=ocp.args.StandardRestore(jax.device_get(template)))
-  return jax.tree.map(jnp.asarray, restored)
+  # Copies made by XLA, not the host transfers themselves: on CPU (jaxlib 0.5.3) a
+  # resumed run that donated the transferred buffers to a jitted step loaded from JAX's
+  # persistent compilation cache aborted with a corrupted heap; with these copies it
+  # does not (tests/test_interruption.py runs under that cache).
+  return _copy(jax.tree.map(jnp.asarray, restored))
+
+
+@jax.jit
+def _copy(tree: Any) -> Any:
+  return jax.tree.map(jnp.copy, tree)
 
 
 def claim(directory: str, identity: dict) -> None:

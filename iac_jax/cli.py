@@ -71,8 +71,10 @@ def _progress_printer(total: int, label: str = ''):
       return
     elapsed = time.perf_counter() - start
     eta = elapsed / done * (total - done)
+    mse = m['mse_255']  # inf or NaN when a step diverged (the step is then skipped)
+    psnr_db = 10 * math.log10(255**2 / max(mse, 1e-9)) if math.isfinite(mse) else math.nan
     print(f'{label}step {done}/{total}  R {m["bpp"]:.4f} bpp  '
-          f'D {10 * math.log10(255**2 / max(m["mse_255"], 1e-9)):.2f} dB  '
+          f'D {psnr_db:.2f} dB  '
           f'M {m["model_bits"] / 1000:.1f} kbit  ETA {eta:.0f} s', file=sys.stderr, flush=True)
 
   return report

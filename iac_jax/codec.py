@@ -111,6 +111,18 @@ def _entropy_parameters(model: Model, z_int: np.ndarray) -> tuple[np.ndarray, np
   return mu.astype(np.float32), sigma
 
 
+# Latents at or beyond this magnitude (or not finite) come only from a model whose
+# parameters diverged; the range coder could not send them (it stops at 2^30).
+_MAX_LATENT = 2.0**29
+
+
+def _check_codable(values: np.ndarray, name: str) -> None:
+  if not np.all(np.abs(values) < _MAX_LATENT):  # NaN fails the comparison too
+    raise ValueError(f'cannot code the frame: its {name} latents are not finite or too '
+                     'large (>= 2^29); the model diverged (if it was adapted, use a '
+                     'smaller learning rate)')
+
+
 def encode_frame(model: Model, image: np.ndarray,
                  latents: tuple[np.ndarray, np.ndarray] | None = None
                  ) -> tuple[list[bitstream.Section], np.ndarray]:
@@ -123,10 +135,14 @@ def encode_frame(model: Model, image: np.ndarray,
     y, z = _analysis(model.config, model.params, x)
   else:
     y, z = latents
-  z_int = np.round(np.asarray(z)).astype(np.int64)
+  z = np.asarray(z)
+  _check_codable(z, 'z')
+  z_int = np.round(z).astype(np.int64)
   z_bytes = range_coding.encode(z_int, _z_indexes(z_int.shape), _z_tables(model))
   mu, sigma = _entropy_parameters(model, z_int)
-  y_int = np.round(np.asarray(y) - mu).astype(np.int64)
+  y_residual = np.asarray(y) - mu
+  _check_codable(y_residual, 'y')
+  y_int = np.round(y_residual).astype(np.int64)
   y_bytes = range_coding.encode(y_int, entropy_parameters.scale_indexes(sigma),
                                 _gaussian_tables())
   x_hat = _synthesis(model.config, model.params, y_int.astype(np.float32) + mu)

@@ -12,14 +12,22 @@ from iac_jax import atomic_io
 
 
 def read_image(path: str) -> np.ndarray:
-  """uint8[H, W, C] with C in {1, 3, 4} as stored (palette images become RGB/RGBA)."""
+  """uint8[H, W, C] with C in {1, 3, 4} as stored (palette images become RGB/RGBA,
+  16-bit grayscale is scaled to 8 bits; 32-bit integer and float images are refused)."""
   if not os.path.exists(path):
     raise FileNotFoundError(f'input file not found: {path}')
   try:
     with Image.open(path) as im:
+      if im.mode.startswith('I;16') or (im.mode == 'I' and im.format == 'PNG'):
+        # 16-bit grayscale (older Pillow opens it as I): rescale, do not clip at 255.
+        return np.round(np.asarray(im, np.float64) / 257.0).astype(np.uint8)
+      if im.mode in ('I', 'F'):  # 32-bit integer or float: no known white level
+        raise ValueError(f'unsupported pixel format in {path}: {im.mode} (32-bit '
+                         f'{"float" if im.mode == "F" else "integer"}) images are not '
+                         'read; convert to 8- or 16-bit RGB or grayscale')
       if im.mode in ('P', 'PA', 'CMYK', 'YCbCr', 'LAB', 'HSV'):
         im = im.convert('RGBA' if 'A' in im.mode or 'transparency' in im.info else 'RGB')
-      elif im.mode in ('I;16', 'I', 'F', '1'):
+      elif im.mode == '1':
         im = im.convert('L')
       elif im.mode == 'LA':
         im = im.convert('RGBA')

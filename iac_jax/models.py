@@ -88,6 +88,8 @@ def save_model(model: Model, path: str) -> None:
 
 
 def _read_model_file(path: str, name: str) -> Model:
+  if not os.path.exists(path):  # else the error would name the .json sidecar
+    raise FileNotFoundError(f'model file not found: {path}')
   meta_path = path[:-len('.msgpack')] + '.json'
   try:
     with open(meta_path) as f:

@@ -169,6 +169,8 @@ def read_video(path: str, iframe_fps: float | None = 2.0) -> tuple[np.ndarray, f
   """(uint8[T, H, W, 3] RGB I-frames, the video's frame rate)."""
   if not os.path.exists(path):
     raise FileNotFoundError(f'input file not found: {path}')
+  if is_video_path(path) and os.path.isfile(path) and not os.path.getsize(path):
+    raise VideoError(f'video {path} is empty (0 bytes)')
   if path.lower().endswith('.y4m'):
     return read_y4m(path, iframe_fps)
   if path.lower().endswith(VIDEO_EXTENSIONS):
