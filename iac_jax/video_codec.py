@@ -134,8 +134,10 @@ def encode_video(model: Model, frames_uint8_thwc: np.ndarray, fps: float,
   """Compresses the I-frames uint8[T, H, W, 3] (shown at `fps`) with `method`.
 
   Extra keyword arguments go to `AdaptationConfig` (learning_rate, beta, prior,
-  crop_size, frames_per_step). Decode with `iac_jax.decode`.
+  crop_size, frames_per_step); `beta` defaults to the one the model was trained
+  with (its metadata), else 100. Decode with `iac_jax.decode`.
   """
+  config_kwargs.setdefault('beta', float(model.metadata.get('beta', 100.0)))
   config = AdaptationConfig(method=method, steps=steps, **config_kwargs)
   return encode_video_detailed(model, frames_uint8_thwc, fps, config, seed).data
 

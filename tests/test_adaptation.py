@@ -146,3 +146,14 @@ def test_steps_with_non_finite_loss_are_skipped_and_never_reach_the_stream(tiny_
   broken = {'phi': {'w': np.array([np.nan])}, 'delta': {'w': np.zeros(1)}}
   with pytest.raises(ValueError, match='non-finite'):
     adaptation.finish(broken, [result.history], config)
+
+
+def test_encode_video_adapts_with_the_models_own_beta(tiny_model):
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  model = dataclasses.replace(tiny_model, metadata={**tiny_model.metadata, 'beta': 3.0})
+  frames = np.stack([smooth_image(32, 32, seed=s) for s in range(2)])
+  encode = lambda **kw: iac_jax.encode_video(model, frames, 2.0, steps=3, crop_size=0,
+                                             learning_rate=1e-2, **kw)
+  default = encode()
+  assert default == encode(beta=3.0)
+  assert default != encode(beta=300.0)
