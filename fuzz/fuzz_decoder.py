@@ -40,7 +40,9 @@ def main(argv):
   }
   for name, data in streams.items():
     start = time.time()
-    counts = fuzzing.run(data, model, _CASES.value, _SEED.value, _TIME_BOUND.value)
+    report = lambda done, name=name, start=start: print(
+        f'{name}: {done}/{_CASES.value} cases, {time.time() - start:.0f} s', flush=True)
+    counts = fuzzing.run(data, model, _CASES.value, _SEED.value, _TIME_BOUND.value, report)
     print(f'{name} stream ({len(data)} bytes): {sum(counts.values())} cases in '
           f'{time.time() - start:.0f} s, no failure')
     for (kind, outcome), n in sorted(counts.items()):

@@ -16,7 +16,7 @@ import dataclasses
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -109,8 +109,11 @@ def mutants(data: bytes, rng: np.random.Generator) -> Iterator[tuple[str, bytes]
 
 
 def run(data: bytes, model: Model, cases: int, seed: int = 0,
-        time_bound_s: float = 10.0) -> collections.Counter:
+        time_bound_s: float = 10.0,
+        progress: Callable[[int], None] | None = None) -> collections.Counter:
   """Decodes `cases` mutants of `data`; returns outcome counts per (kind, outcome).
+
+  `progress(cases_done)` is called after every 1,000 cases.
 
   Raises AssertionError on any exception other than BitstreamError, on a decode
   that returns frames of the wrong shape or type or from bytes that should have
@@ -141,4 +144,7 @@ def run(data: bytes, model: Model, cases: int, seed: int = 0,
       if frames.dtype != np.uint8 or frames.shape != expected:
         raise AssertionError(f'{kind}: decoded {frames.dtype}{frames.shape}')
     counts[(kind, outcome)] += 1
+    done = sum(counts.values())
+    if progress is not None and done % 1000 == 0:
+      progress(done)
   return counts
