@@ -135,8 +135,7 @@ def plot_rd(panels: Sequence[tuple[str, dict]], path: str, max_bpp: float | None
     for name in METHOD_ORDER + CLASSICAL_ORDER:
       pts = [p for p in by_name.get(name, []) if max_bpp is None or p[0] <= max_bpp]
       if pts:
-        label = name if name in METHOD_ORDER else f'{name} (intra)' if name.startswith(
-            'x26') else name
+        label = f'{name} (intra)' if name in ('x264', 'x265') else name
         ax.plot(*zip(*pts), _STYLE.get(name, '.-'), label=label, markersize=5)
     ax.set_title(title)
     ax.set_xlabel('rate (bits per pixel, update included)')
