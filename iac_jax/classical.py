@@ -78,8 +78,8 @@ def _from_yuv420(planes: np.ndarray, h: int, w: int) -> np.ndarray:
   chroma = planes[h:].ravel()
   n = (h // 2) * (w // 2)
   u, v = chroma[:n].reshape(h // 2, w // 2), chroma[n:2 * n].reshape(h // 2, w // 2)
-  up = lambda p: np.repeat(np.repeat(p, 2, axis=0), 2, axis=1)
-  return video.yuv_to_rgb(planes[:h], up(u), up(v))
+  return video.yuv_to_rgb(planes[:h], video.upsample_chroma(u, h, w),
+                          video.upsample_chroma(v, h, w))
 
 
 def _split_annex_b(data: bytes) -> list[bytes]:

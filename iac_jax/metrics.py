@@ -78,6 +78,12 @@ def bpp(num_bytes: int, num_pixels: int) -> float:
   return 8.0 * num_bytes / num_pixels
 
 
+def rises_with_rate(rates, psnrs) -> bool:
+  """PSNR rises strictly with rate; Bjontegaard's polynomial fits mean nothing otherwise."""
+  order = np.argsort(rates)
+  return bool(np.all(np.diff(np.asarray(psnrs, np.float64)[order]) > 0))
+
+
 def _bd_fit(x: np.ndarray, y: np.ndarray, lo: float, hi: float) -> float:
   """Mean of the polynomial fit y(x) (degree <= 3) over [lo, hi]."""
   degree = min(3, len(x) - 1)

@@ -43,10 +43,6 @@ def full_clips(rows: Sequence[dict]) -> list[tuple[str, int]]:
   return sorted(most.items())
 
 
-def _monotonic(points) -> bool:
-  return bool(np.all(np.diff([p for _, p in sorted(points)]) > 0))
-
-
 def bd_rows(curve_set: dict, test: str = 'full',
             anchors: Sequence[str] = ('none', 'encoder', 'x265', 'x264')) -> list[dict]:
   """BD-rate (%) and BD-PSNR (dB) of `test` against each anchor, per clip."""
@@ -61,7 +57,8 @@ def bd_rows(curve_set: dict, test: str = 'full',
       out.append({'video': video_name, 'iframes': iframes, 'test': test, 'anchor': anchor,
                   'bd_rate_pct': metrics.bd_rate(ra, pa, rb, pb),
                   'bd_psnr_db': metrics.bd_psnr(ra, pa, rb, pb),
-                  'monotonic': _monotonic(base) and _monotonic(points)})
+                  'monotonic': (metrics.rises_with_rate(ra, pa) and
+                                metrics.rises_with_rate(rb, pb))})
   return out
 
 

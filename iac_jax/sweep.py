@@ -47,12 +47,6 @@ def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, st
           'seconds': round(enc.total_seconds, 1)}
 
 
-def _monotonic(rates, psnrs) -> bool:
-  """PSNR rises with rate; Bjontegaard's polynomial fits are meaningless otherwise."""
-  order = np.argsort(rates)
-  return bool(np.all(np.diff(np.asarray(psnrs)[order]) > 0))
-
-
 def bd_table(rows: Sequence[dict], test: str = 'full',
              anchors: Sequence[str] = ('none', 'encoder')) -> list[dict]:
   """BD-rate (%) and BD-PSNR (dB) of `test` against each anchor method, per
@@ -75,7 +69,8 @@ def bd_table(rows: Sequence[dict], test: str = 'full',
       out.append({'video': video_name, 'iframes': iframes, 'test': test, 'anchor': anchor,
                   'points': len(shared), 'bd_rate_pct': metrics.bd_rate(ra, pa, rb, pb),
                   'bd_psnr_db': metrics.bd_psnr(ra, pa, rb, pb),
-                  'monotonic': _monotonic(ra, pa) and _monotonic(rb, pb)})
+                  'monotonic': (metrics.rises_with_rate(ra, pa) and
+                                metrics.rises_with_rate(rb, pb))})
   return out
 
 

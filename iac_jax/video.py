@@ -65,7 +65,8 @@ def iframe_indices(num_frames: int, fps: float, iframe_fps: float = 2.0) -> list
   return out
 
 
-def _upsample(plane: np.ndarray, h: int, w: int) -> np.ndarray:
+def upsample_chroma(plane: np.ndarray, h: int, w: int) -> np.ndarray:
+  """A 4:2:0 chroma plane at full resolution [h, w], by sample repetition."""
   return np.repeat(np.repeat(plane, 2, axis=0), 2, axis=1)[:h, :w]
 
 
@@ -126,7 +127,7 @@ def read_y4m(path: str, iframe_fps: float | None = 2.0) -> tuple[np.ndarray, flo
     u = buf[w * h:w * h + cw * ch].reshape(ch, cw)
     v = buf[w * h + cw * ch:].reshape(ch, cw)
     if header['chroma'] == '420':
-      u, v = _upsample(u, h, w), _upsample(v, h, w)
+      u, v = upsample_chroma(u, h, w), upsample_chroma(v, h, w)
     frames.append(yuv_to_rgb(y, u, v))
   return np.stack(frames), header['fps']
 
@@ -161,7 +162,7 @@ def read_av(path: str, iframe_fps: float | None = 2.0) -> tuple[np.ndarray, floa
     h, w = p.shape[0] * 2 // 3, p.shape[1]
     u = p[h:h + h // 4].reshape(h // 2, w // 2)
     v = p[h + h // 4:].reshape(h // 2, w // 2)
-    frames.append(yuv_to_rgb(p[:h], _upsample(u, h, w), _upsample(v, h, w)))
+    frames.append(yuv_to_rgb(p[:h], upsample_chroma(u, h, w), upsample_chroma(v, h, w)))
   return np.stack(frames), fps
 
 
