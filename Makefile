@@ -1,10 +1,11 @@
 # Two entry points: `make demo` (the main job) and `make test`. Both create .venv
 # on first use and reinstall only when pyproject.toml changes.
 PYTHON ?= python3.11
+SHARED ?= ../shared
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean results
+.PHONY: demo test lint clean results train
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -19,9 +20,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q
 
+# One run of the global-model campaign: continues from runs/campaign or the shipped
+# weights, trains HOURS of wall time at nice 19, writes a decayed snapshot into
+# iac_jax/weights and appends the held-out learning curve (needs ../shared/data).
+HOURS ?= 1
+train: $(STAMP)
+	nice -n 19 $(VENV)/bin/python experiments/train_campaign.py \
+	  --images=$(SHARED)/data/train_images --hours=$(HOURS) $(TRAIN_FLAGS)
+
 # Regenerates results/adaptation (hours on 2 CPU cores; needs ../shared/data/videos).
 # Every step resumes: points already in the CSVs are skipped.
-SHARED ?= ../shared
 results: $(STAMP)
 	$(VENV)/bin/python experiments/rd_sweep.py --output_dir=results/adaptation \
 	  --videos=$(SHARED)/data/videos/bigbuckbunny.mp4,$(SHARED)/data/videos/carphone_176x144.y4m \

@@ -3,8 +3,8 @@
   .venv/bin/python benchmarks/layer_times.py [--filters=64] [--latents=96] \
       [--batch=8] [--crop=128] [--repeats=5]
 
-Times each layer of g_a and g_s (value and gradient with respect to input and
-parameters), with the alternatives tried for the slow ones: transposed
+Times each layer of g_a, g_s, h_a and h_s (value and gradient with respect to input
+and parameters), with the alternatives tried for the slow ones: transposed
 convolutions via `lax.conv_transpose` (reference) or sub-pixel, and the stride-2
 convolution via space-to-depth followed by a stride-1 convolution.
 """
@@ -119,6 +119,20 @@ def main(argv):
       total['igdn'] = total.get('igdn', 0) + t
       print(f'g_s igdn{i}  {side}x{side} {cout}: {t * 1e3:8.1f} ms')
     cin = cout
+  # The hyperprior (CompressAI's layout): h_a on y, h_s on z, at 1/16 and 1/64 scale.
+  side = s // 16
+  conv1 = lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  hyper = [('h_a conv0 3x3/1', conv1, side, 3, m, n), ('h_a conv1 5x5/2', _conv_s2, side, 5, n, n),
+           ('h_a conv2 5x5/2', _conv_s2, side // 2, 5, n, n),
+           ('h_s deconv0', _subpixel, side // 4, 5, n, m),
+           ('h_s deconv1', _subpixel, side // 2, 5, m, m * 3 // 2),
+           ('h_s conv2 3x3/1', conv1, side, 3, m * 3 // 2, 2 * m)]
+  for name, f, hw, ks, cin, cout in hyper:
+    x, k = rand(b, hw, hw, cin), rand(ks, ks, cin, cout)
+    t = _time(f, x, k)
+    total['hyper'] = total.get('hyper', 0) + t
+    print(f'{name:17s} {hw}x{hw} {cin}->{cout}: {t * 1e3:8.1f} ms')
   print('totals: ' + ', '.join(f'{k} {v * 1e3:.1f} ms' for k, v in total.items()))
 
 

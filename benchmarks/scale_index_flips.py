@@ -89,9 +89,10 @@ def main(argv):
     else:
       x = jnp.asarray(codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
       _, z = codec._analysis(model.config, model.params, x)  # pylint: disable=protected-access
-      z = np.round(np.asarray(z)).astype(np.int32)
-    _, sigma = hyper_synthesis(model.params, jnp.asarray(z, jnp.float32))
-    _, sigma64 = entropy_parameters.hyper_synthesis(model.params['h_s'], z)
+      z = np.round(np.asarray(z) - model.params['z_prior']['medians']).astype(np.int32)
+    z_hat = entropy_parameters.dequantize_z(z, model.params['z_prior']['medians'])
+    _, sigma = hyper_synthesis(model.params, jnp.asarray(z_hat, jnp.float32))
+    _, sigma64 = entropy_parameters.hyper_synthesis(model.params['h_s'], z_hat)
     saved[f'{name}/z'] = z
     saved[f'{name}/index32'] = gaussian.scale_indexes(np.asarray(sigma)).astype(np.int16)
     saved[f'{name}/index64'] = entropy_parameters.scale_indexes(sigma64).astype(np.int16)

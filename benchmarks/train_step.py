@@ -78,7 +78,7 @@ def _jax_step(n: int, m: int, batch: int, crop: int):
   def run():
     state['params'], state['opt_state'], metrics = step(
         state['params'], state['opt_state'], x, jax.random.PRNGKey(state['i']),
-        jnp.float32(100.0))
+        jnp.float32(100.0), jnp.float32(1e-4))
     state['i'] += 1
     jax.block_until_ready(metrics)
 

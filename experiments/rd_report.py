@@ -22,6 +22,8 @@ _VIDEOS = flags.DEFINE_list('videos', ['../shared/data/videos/bigbuckbunny.mp4',
 _IMAGES = flags.DEFINE_list('images', ['../shared/data/train_images/skimage_rocket.png',
                                        '../shared/data/train_images/skimage_retina.png'],
                             'Photos not used for training.')
+_LONG_SIDE = flags.DEFINE_integer('image_long_side', 512, 'Photos are downscaled to this '
+                                  'long side first (0: native size).')
 _IFRAME_FPS = flags.DEFINE_float('iframe_fps', 2.0, 'I-frames per second of video.')
 _MAX_FRAMES = flags.DEFINE_integer('max_frames', 0, 'At most this many I-frames per video '
                                    '(0: all).')
@@ -37,7 +39,7 @@ def main(argv):
   names = _MODELS.value or models.shipped_models()
   loaded = [models.load_model(n) for n in names]
   sources = rd_report.load_sources(_VIDEOS.value, _IMAGES.value, _IFRAME_FPS.value,
-                                   _MAX_FRAMES.value)
+                                   _MAX_FRAMES.value, _LONG_SIDE.value)
   log.info('%d models, sources: %s', len(loaded),
            ', '.join(f'{s.name} ({len(s.frames)} frames)' for s in sources))
   rows = rd_report.measure(loaded, sources, [int(q) for q in _QUALITIES.value],

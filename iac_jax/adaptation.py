@@ -292,12 +292,11 @@ def optimize_latents(params: dict, frame: jax.Array, rng: jax.Array, *,
   def loss_fn(latents, rng_step):
     y, z = latents
     rng_y, rng_z = jax.random.split(rng_step)
-    z_hat = quantization.round_st(z)
+    z_hat = model.apply({'params': params}, z, method='quantize_z')
     mu, sigma = model.apply({'params': params}, z_hat, method='hyper_synthesis')
     y_hat = quantization.quantize(y, mu)
     x_hat = model.apply({'params': params}, y_hat, method='synthesis')
-    z_bits = model.apply({'params': params}, z, rng_z,
-                         method=lambda m, z, r: m.z_prior.bits(z, r))
+    z_bits = model.apply({'params': params}, z, rng_z, method='z_bits')
     y_bits = gaussian.bits(y, mu, sigma, rng_y)
     bpp = (jnp.sum(y_bits) + jnp.sum(z_bits)) / num_pixels
     return beta * bpp + jnp.mean(jnp.square(x_hat - frame)) * 255.0**2

@@ -107,7 +107,8 @@ def _z_indexes(shape: Sequence[int]) -> np.ndarray:
 def _entropy_parameters(model: Model, z_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """(mu float32, sigma float64) of y from the integer z, on the shared host path
   (`entropy_parameters`): encoder and decoder get the same tables on any device."""
-  mu, sigma = entropy_parameters.hyper_synthesis(model.params['h_s'], z_int)
+  z_hat = entropy_parameters.dequantize_z(z_int, model.params['z_prior']['medians'])
+  mu, sigma = entropy_parameters.hyper_synthesis(model.params['h_s'], z_hat)
   return mu.astype(np.float32), sigma
 
 
@@ -137,7 +138,8 @@ def encode_frame(model: Model, image: np.ndarray,
     y, z = latents
   z = np.asarray(z)
   _check_codable(z, 'z')
-  z_int = np.round(z).astype(np.int64)
+  z_int = np.round(z - np.asarray(model.params['z_prior']['medians'], np.float32)
+                   ).astype(np.int64)
   z_bytes = range_coding.encode(z_int, _z_indexes(z_int.shape), _z_tables(model))
   mu, sigma = _entropy_parameters(model, z_int)
   y_residual = np.asarray(y) - mu

@@ -1,8 +1,9 @@
 """Named model configurations of the mean-scale hyperprior.
 
 `N` is the width of the hidden layers, `M` the number of latent channels of `y`
-(Minnen et al. 2018). The paper uses N=128, M=192; `small` is the CPU default and
-`tiny` exists so that tests run in seconds.
+(Minnen et al. 2018). `paper` (N=128, M=192) is CompressAI's mbt2018-mean at its
+qualities 1-4 and `paper-hi` (N=192, M=320) at qualities 5-8; `small` is the CPU
+default and `tiny` exists so that tests run in seconds.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ class ModelConfig:
     name: registry name of this configuration.
     num_filters: N, channels of the hidden layers of all four transforms.
     num_latents: M, channels of the latent `y`.
-    factorized_filters: hidden widths of the per-channel density MLP of `z`.
+    factorized_filters: hidden widths of the per-channel density MLP of `z`
+      (CompressAI's EntropyBottleneck default).
   """
 
   name: str
   num_filters: int
   num_latents: int
-  factorized_filters: tuple[int, ...] = (3, 3, 3)
+  factorized_filters: tuple[int, ...] = (3, 3, 3, 3)
 
   @property
   def num_hyper_latents(self) -> int:
@@ -34,6 +36,7 @@ class ModelConfig:
 
 CONFIGS: dict[str, ModelConfig] = {
     'paper': ModelConfig('paper', num_filters=128, num_latents=192),
+    'paper-hi': ModelConfig('paper-hi', num_filters=192, num_latents=320),
     'small': ModelConfig('small', num_filters=64, num_latents=96),
     'tiny': ModelConfig('tiny', num_filters=8, num_latents=12),
 }

@@ -38,9 +38,36 @@ def load_rgb(path: str) -> np.ndarray:
     return np.asarray(im.convert('RGB'))
 
 
-def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-  """A random `size` x `size` crop, randomly flipped; small images are reflect-padded."""
+def scaled_window(height: int, width: int, size: int, min_scale: float,
+                  rng: np.random.Generator) -> tuple[int, int, int]:
+  """(top, left, side) of a square window inside a photo larger than `size`, whose
+  side is `size / s` for a log-uniform scale s in [max(min_scale, size / short
+  side), 1]: resized to `size`, it is a crop of the photo downscaled by s."""
+  lowest = max(min_scale, size / min(height, width))
+  scale = float(np.exp(rng.uniform(np.log(lowest), 0.0)))
+  window = min(round(size / scale), height, width)
+  top = int(rng.integers(0, height - window + 1))
+  left = int(rng.integers(0, width - window + 1))
+  return top, left, window
+
+
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator,
+                min_scale: float = 1.0) -> np.ndarray:
+  """A random `size` x `size` crop, randomly flipped; small images are reflect-padded.
+
+  With `min_scale < 1` (scale augmentation) the photo is first downscaled by a random
+  factor `s` in [min_scale, 1], log-uniform, but never below the crop: a square
+  window of side `round(size / s)` inside the photo is cut and resized to `size`
+  (Pillow's antialiased bicubic), as if the whole photo had been downscaled.
+  """
   h, w, _ = image.shape
+  if min_scale < 1.0 and min(h, w) > size:
+    top, left, window = scaled_window(h, w, size, min_scale, rng)
+    if window > size:
+      patch = Image.fromarray(np.ascontiguousarray(
+          image[top:top + window, left:left + window]))
+      crop = np.asarray(patch.resize((size, size), Image.BICUBIC))
+      return crop[:, ::-1] if rng.random() < 0.5 else crop
   if h < size or w < size:
     image = np.pad(image, ((0, max(size - h, 0)), (0, max(size - w, 0)), (0, 0)),
                    mode='reflect' if min(h, w) > 1 else 'edge')
@@ -66,7 +93,8 @@ def load_images(paths: Sequence[str], max_bytes: int = 1 << 30) -> list[np.ndarr
 
 
 class CropStream:
-  """Endless batches float32[B, S, S, 3] in [0, 1] of random crops, prefetched.
+  """Endless batches float32[B, S, S, 3] in [0, 1] of random crops, prefetched
+  (`random_crop`, with scale augmentation when `min_scale < 1`).
 
   `images` holds uint8[H, W, 3] arrays or paths to decode on demand (`load_images`).
 
@@ -76,12 +104,13 @@ class CropStream:
   """
 
   def __init__(self, images: Sequence[np.ndarray | str], batch_size: int, crop_size: int,
-               seed: int, prefetch: int = 4, start_step: int = 0):
+               seed: int, prefetch: int = 4, start_step: int = 0, min_scale: float = 1.0):
     if not images:
       raise ValueError('no training images')
     self._images = list(images)
     self._batch_size = batch_size
     self._crop_size = crop_size
+    self._min_scale = min_scale
     self._seed = seed
     self._next_step = start_step
     self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
@@ -93,7 +122,8 @@ class CropStream:
     """The batch of training step `step`."""
     rng = np.random.default_rng([self._seed, step])
     idx = rng.integers(0, len(self._images), self._batch_size)
-    crops = [random_crop(self._image(i), self._crop_size, rng) for i in idx]
+    crops = [random_crop(self._image(i), self._crop_size, rng, self._min_scale)
+             for i in idx]
     return np.stack(crops).astype(np.float32) / 255.0
 
   def _image(self, i: int) -> np.ndarray:

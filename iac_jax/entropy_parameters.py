@@ -18,6 +18,7 @@ import numpy as np
 
 from iac_jax.entropy_models import gaussian
 from iac_jax.layers import upsampling
+from iac_jax.transforms import LEAKY_SLOPE
 
 
 def _conv3x3(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -40,18 +41,30 @@ def _subpixel_deconv(x: np.ndarray, params: dict) -> np.ndarray:
   return y + np.asarray(params['bias'], np.float64)
 
 
-def hyper_synthesis(h_s_params: dict, z_int: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-  """(mu, sigma) float64[B, 4h, 4w, M] of integer z[B, h, w, N]; sigma >= SCALE_MIN."""
+def _leaky_relu(x: np.ndarray) -> np.ndarray:
+  return np.where(x >= 0, x, LEAKY_SLOPE * x)
+
+
+def dequantize_z(z_int: np.ndarray, medians: np.ndarray) -> np.ndarray:
+  """z_hat float64 = the coded integers plus the float32 medians of the density."""
+  return np.asarray(z_int, np.float64) + np.asarray(medians, np.float32).astype(np.float64)
+
+
+def hyper_synthesis(h_s_params: dict, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """(mu, sigma) float64[B, 4h, 4w, M] of z_hat[B, h, w, N]; sigma >= SCALE_MIN.
+
+  `z_hat` is `dequantize_z(z_int, medians)`: integers plus float32 medians.
+  """
   p = {k: {n: np.asarray(v, np.float64) for n, v in layer.items()}
        for k, layer in h_s_params.items()}
   mus, sigmas = [], []
-  for z in np.asarray(z_int, np.float64):
-    h = np.maximum(_subpixel_deconv(z, p['deconv0']), 0.0)
-    h = np.maximum(_subpixel_deconv(h, p['deconv1']), 0.0)
+  for z in np.asarray(z_hat, np.float64):
+    h = _leaky_relu(_subpixel_deconv(z, p['deconv0']))
+    h = _leaky_relu(_subpixel_deconv(h, p['deconv1']))
     out = _conv3x3(h, p['conv2']['kernel'], p['conv2']['bias'])
     m = out.shape[-1] // 2
-    mus.append(out[..., :m])
-    sigmas.append(np.maximum(out[..., m:], gaussian.SCALE_MIN))
+    sigmas.append(np.maximum(out[..., :m], gaussian.SCALE_MIN))  # (scales, means)
+    mus.append(out[..., m:])
   return np.stack(mus), np.stack(sigmas)
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from iac_jax import quantization
 from iac_jax.configs import ModelConfig
-from iac_jax.entropy_models import FactorizedDensity, gaussian
+from iac_jax.entropy_models import FactorizedDensity, factorized, gaussian
 from iac_jax.transforms import (
   AnalysisTransform,
   HyperAnalysisTransform,
@@ -36,7 +36,7 @@ class MeanScaleHyperprior(nn.Module):
     c = self.config
     self.g_a = AnalysisTransform(c.num_filters, c.num_latents)
     self.h_a = HyperAnalysisTransform(c.num_filters)
-    self.h_s = HyperSynthesisTransform(c.num_filters, c.num_latents)
+    self.h_s = HyperSynthesisTransform(c.num_latents)
     self.g_s = SynthesisTransform(c.num_filters)
     self.z_prior = FactorizedDensity(c.num_hyper_latents, c.factorized_filters)
 
@@ -48,12 +48,13 @@ class MeanScaleHyperprior(nn.Module):
     reconstruction from straight-through rounded latents, so that training sees
     the integers the decoder will see. training=False: rates and reconstruction
     of the rounded latents, the rate of `y` under the coder's table scales.
+    `z` is rounded around the medians of its density, `y` around `mu`.
 
     Returns x_hat float32[B, H, W, 3], y_bits and z_bits float32[B] (bits per image).
     """
     y = self.g_a(x)
     z = self.h_a(y)
-    z_hat = quantization.round_st(z)
+    z_hat = self.z_prior.quantize(z)
     mu, sigma = self.hyper_synthesis(z_hat)
     y_hat = quantization.quantize(y, mu)
     rng_y, rng_z = jax.random.split(rng) if training else (None, None)
@@ -67,6 +68,14 @@ class MeanScaleHyperprior(nn.Module):
     y = self.g_a(x)
     return y, self.h_a(y)
 
+  def quantize_z(self, z: jax.Array) -> jax.Array:
+    """z_hat = round(z - m) + m (m: the density's medians), straight-through."""
+    return self.z_prior.quantize(z)
+
+  def z_bits(self, z: jax.Array, rng: jax.Array | None = None) -> jax.Array:
+    """Bits of each element of z: noisy with `rng` (training), else as coded."""
+    return self.z_prior.bits(z, rng)
+
   def hyper_synthesis(self, z_hat: jax.Array) -> tuple[jax.Array, jax.Array]:
     """z_hat -> (mu, sigma), sigma lower-bounded by the smallest table scale."""
     mu, raw_scale = self.h_s(z_hat)
@@ -78,7 +87,8 @@ class MeanScaleHyperprior(nn.Module):
 
 
 def init_params(config: ModelConfig, rng: jax.Array) -> dict:
-  """Fresh parameters of the hyperprior of `config`."""
+  """Fresh parameters of the hyperprior of `config`, z medians those of its density."""
   model = MeanScaleHyperprior(config)
   x = jnp.zeros((1, 64, 64, 3), jnp.float32)
-  return model.init(rng, x, rng, training=True)['params']
+  params = model.init(rng, x, rng, training=True)['params']
+  return dict(params, z_prior=factorized.with_fresh_medians(params['z_prior']))

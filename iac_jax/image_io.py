@@ -41,3 +41,13 @@ def write_png(path: str, image: np.ndarray) -> None:
   buf = io.BytesIO()
   Image.fromarray(np.asarray(image, np.uint8)).save(buf, format='PNG')
   atomic_io.write_bytes(path, buf.getvalue())
+
+
+def downscale_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
+  """uint8[H, W, 3] downscaled (antialiased bicubic) so its long side is `long_side`."""
+  h, w, _ = image.shape
+  if max(h, w) <= long_side:
+    return image
+  s = long_side / max(h, w)
+  size = (max(1, round(w * s)), max(1, round(h * s)))
+  return np.asarray(Image.fromarray(image).resize(size, Image.BICUBIC))

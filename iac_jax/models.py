@@ -75,11 +75,36 @@ def init_model(config_name: str, seed: int = 0, name: str | None = None) -> Mode
                {'config': config_name, 'steps': 0})
 
 
+def half_precision(params: Any) -> Any:
+  """float32 parameters rounded to the nearest float16 values (kept as float32).
+
+  Shipped models are rounded so: their files are half the size, and the model *is*
+  the rounded values (fingerprint included), so nothing is lost when it is loaded.
+  """
+  def round_leaf(a):
+    a = np.asarray(a, np.float32)
+    h = a.astype(np.float16)
+    if not np.all(np.isfinite(h)):
+      raise ValueError('a parameter is beyond float16 range')
+    return h.astype(np.float32)
+  return jax.tree.map(round_leaf, params)
+
+
+def _storage(a: np.ndarray) -> np.ndarray:
+  """float16 when that holds the float32 values exactly, else float32."""
+  h = a.astype(np.float16)
+  return h if np.array_equal(h.astype(np.float32), a) else a
+
+
 def save_model(model: Model, path: str) -> None:
-  """Writes `path` (msgpack) and its `.json` sidecar, each atomically."""
+  """Writes `path` (msgpack) and its `.json` sidecar, each atomically.
+
+  Leaves whose values are all float16 values (`half_precision`) are stored as
+  float16, losslessly; the others as float32.
+  """
   if not path.endswith('.msgpack'):
     raise ValueError('model files end in .msgpack')
-  params = jax.tree.map(lambda a: np.asarray(a, np.float32), model.params)
+  params = jax.tree.map(lambda a: _storage(np.asarray(a, np.float32)), model.params)
   atomic_io.write_bytes(path, serialization.msgpack_serialize(
       serialization.to_state_dict(params)))
   meta = dict(model.metadata, config=model.config.name, name=model.name)
@@ -145,12 +170,16 @@ def load_model(name_or_path: str) -> Model:
 
 
 def describe_shipped() -> list[dict]:
-  """Name, config, beta, training steps, wall-clock hours and data of each shipped model."""
+  """Name, config, beta, cumulative training steps, wall-clock and CPU hours, data and
+  how it was made (one line per training run) of each shipped model."""
   out = []
   for name in shipped_models():
     with open(os.path.join(WEIGHTS_DIR, name + '.json')) as f:
       meta = json.load(f)
     out.append({'name': name, 'config': meta.get('config'), 'beta': meta.get('beta'),
-                'steps': meta.get('steps'), 'train_hours': meta.get('train_hours'),
-                'init_from': meta.get('init_from'), 'data': meta.get('data')})
+                'steps': meta.get('cumulative_steps', meta.get('steps')),
+                'train_hours': meta.get('cumulative_hours', meta.get('train_hours')),
+                'cpu_hours': meta.get('cumulative_cpu_hours'),
+                'init_from': meta.get('init_from'), 'data': meta.get('data'),
+                'history': meta.get('history', [])})
   return out

@@ -108,7 +108,7 @@ def average_curves(curve_set: dict, clips: Sequence[tuple[str, int]]) -> dict:
   return out
 
 
-def _savefig(fig, path: str) -> None:
+def savefig(fig, path: str) -> None:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   buffer = io.BytesIO()
   fig.tight_layout()
@@ -117,7 +117,7 @@ def _savefig(fig, path: str) -> None:
   atomic_io.write_bytes(path, buffer.getvalue())
 
 
-def _pyplot():
+def pyplot():
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -126,7 +126,7 @@ def _pyplot():
 
 def plot_rd(panels: Sequence[tuple[str, dict]], path: str, max_bpp: float | None = None) -> None:
   """PSNR vs bpp, one panel per (title, {name: points}); ours first, then classical."""
-  plt = _pyplot()
+  plt = pyplot()
   fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
   for ax, (title, by_name) in zip(axes[0], panels):
     for name in METHOD_ORDER + CLASSICAL_ORDER:
@@ -139,12 +139,12 @@ def plot_rd(panels: Sequence[tuple[str, dict]], path: str, max_bpp: float | None
     ax.set_ylabel('PSNR RGB (dB)')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-  _savefig(fig, path)
+  savefig(fig, path)
 
 
 def plot_tensor_bits(tensors: Sequence[dict], path: str, title: str = '') -> None:
   """One bar per sent tensor: its update bits, with its all-zero (static) cost."""
-  plt = _pyplot()
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(max(8, 0.35 * len(tensors)), 5))
   x = np.arange(len(tensors))
   ax.bar(x, [t['bits'] for t in tensors], label='update bits')
@@ -159,7 +159,7 @@ def plot_tensor_bits(tensors: Sequence[dict], path: str, title: str = '') -> Non
   ax.set_title(f'{title}  (total {total:,.0f} bits, static {static:,.0f})'.strip())
   ax.grid(axis='y', alpha=0.3)
   ax.legend()
-  _savefig(fig, path)
+  savefig(fig, path)
 
 
 def update_share(rows: Sequence[dict], method: str = 'full') -> list[dict]:
@@ -176,7 +176,7 @@ def update_share(rows: Sequence[dict], method: str = 'full') -> list[dict]:
 
 
 def plot_update_share(shares: Sequence[dict], path: str) -> None:
-  plt = _pyplot()
+  plt = pyplot()
   fig, ax = plt.subplots(figsize=(6, 4.5))
   groups = collections.defaultdict(list)
   for s in shares:
@@ -189,4 +189,4 @@ def plot_update_share(shares: Sequence[dict], path: str) -> None:
   ax.set_ylim(bottom=0)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=8)
-  _savefig(fig, path)
+  savefig(fig, path)

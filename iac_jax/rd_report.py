@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from iac_jax import atomic_io, classical, codec, data, metrics, video
+from iac_jax import atomic_io, classical, codec, data, image_io, metrics, video
 from iac_jax.models import Model
 
 FIELDS = ('source', 'frame', 'codec', 'setting', 'bpp', 'psnr_db', 'pixels')
@@ -29,14 +29,19 @@ class Source:
 
 
 def load_sources(video_paths: Sequence[str], image_paths: Sequence[str],
-                 iframe_fps: float = 2.0, max_frames: int = 0) -> list[Source]:
-  """Videos (their I-frames at `iframe_fps`) and photos, each a source."""
+                 iframe_fps: float = 2.0, max_frames: int = 0,
+                 image_long_side: int = 0) -> list[Source]:
+  """Videos (their I-frames at `iframe_fps`) and photos, each a source; photos are
+  downscaled to `image_long_side` first when it is given (0: as they are)."""
   sources = []
   for path in video_paths:
     frames, _ = video.read_video(path, iframe_fps)
     sources.append(Source(os.path.basename(path), frames[:max_frames or None]))
   for path in image_paths:
-    sources.append(Source(os.path.basename(path), data.load_rgb(path)[None]))
+    image = data.load_rgb(path)
+    if image_long_side:
+      image = image_io.downscale_long_side(image, image_long_side)
+    sources.append(Source(os.path.basename(path), image[None]))
   return sources
 
 

@@ -28,6 +28,7 @@ import optax
 
 from iac_jax import checkpointing, data, evaluation, models
 from iac_jax.configs import get_config
+from iac_jax.entropy_models import factorized
 from iac_jax.hyperprior import MeanScaleHyperprior, init_params
 from iac_jax.losses import rate_distortion
 
@@ -43,7 +44,15 @@ class TrainConfig:
     betas: one model per rate weight; loss = beta * bpp + MSE(255).
     steps: total optimizer steps (a resumed run continues up to this count).
     batch_size, crop_size: random crops per step and their side.
-    learning_rate, final_learning_rate: cosine decay from the first to the second.
+    min_scale: scale augmentation: each photo is downscaled by a random factor in
+      [min_scale, 1] (log-uniform) before the crop; 1 = no downscaling.
+    learning_rate, final_learning_rate: see `schedule`.
+    schedule: 'cosine' decays from learning_rate at step 0 to final_learning_rate at
+      `steps`; 'constant' holds learning_rate (after the warm-up) and needs no total
+      length; 'decay' is a constant run's snapshot: cosine from learning_rate at
+      `decay_start` to final_learning_rate at `steps`.
+    warmup_steps: linear warm-up of the learning rate from `warmup_start` on (Adam
+      restarted from trained weights takes large first steps).
     seed: initialization, crops and noise.
     log_every, save_every, eval_every: intervals in steps (eval 0 = never).
   """
@@ -53,8 +62,13 @@ class TrainConfig:
   steps: int = 10000
   batch_size: int = 8
   crop_size: int = 128
+  min_scale: float = 1.0
   learning_rate: float = 2e-4
   final_learning_rate: float = 2e-5
+  schedule: str = 'cosine'
+  warmup_steps: int = 0
+  warmup_start: int = 0
+  decay_start: int = 0
   seed: int = 0
   log_every: int = 100
   save_every: int = 500
@@ -64,34 +78,72 @@ class TrainConfig:
     return [f'{self.config_name}-beta{b:g}' for b in self.betas]
 
 
-def make_optimizer(cfg: TrainConfig) -> optax.GradientTransformation:
-  schedule = optax.cosine_decay_schedule(
-      cfg.learning_rate, cfg.steps, alpha=cfg.final_learning_rate / cfg.learning_rate)
+def _cosine(start: float, end: float, frac: float) -> float:
+  frac = min(max(frac, 0.0), 1.0)
+  return end + (start - end) * 0.5 * (1.0 + float(np.cos(np.pi * frac)))
+
+
+def learning_rate_at(cfg: TrainConfig, step: int) -> float:
+  """The learning rate of optimizer step `step` (counted from 0) under `cfg`."""
+  if cfg.schedule == 'cosine':
+    lr = _cosine(cfg.learning_rate, cfg.final_learning_rate, step / max(cfg.steps, 1))
+  elif cfg.schedule == 'constant':
+    lr = cfg.learning_rate
+  elif cfg.schedule == 'decay':
+    span = max(cfg.steps - cfg.decay_start, 1)
+    lr = _cosine(cfg.learning_rate, cfg.final_learning_rate, (step - cfg.decay_start) / span)
+  else:
+    raise ValueError(f'unknown schedule {cfg.schedule!r}')
+  if cfg.warmup_steps and step < cfg.warmup_start + cfg.warmup_steps:
+    lr *= max(step - cfg.warmup_start + 1, 1) / cfg.warmup_steps
+  return lr
+
+
+def make_optimizer(cfg: TrainConfig | None = None) -> optax.GradientTransformation:
+  """Adam's direction; the step size is applied by `single_step`, so that the host
+  owns the schedule (`learning_rate_at`) and a schedule change needs no new state."""
+  del cfg
   # A step with a non-finite loss or gradient is skipped instead of poisoning Adam.
-  return optax.apply_if_finite(optax.adam(schedule), max_consecutive_errors=20)
+  return optax.apply_if_finite(optax.scale_by_adam(), max_consecutive_errors=20)
 
 
 def single_step(params: Any, opt_state: Any, batch: jax.Array, rng: jax.Array,
-                beta: jax.Array, *, model: MeanScaleHyperprior,
+                beta: jax.Array, learning_rate: jax.Array, *, model: MeanScaleHyperprior,
                 optimizer: optax.GradientTransformation) -> tuple[Any, Any, dict]:
-  """One optimizer step of one model on `rate_distortion`."""
+  """One optimizer step of one model on `rate_distortion`, then fresh z medians."""
   grad_fn = jax.value_and_grad(rate_distortion, has_aux=True)
   (_, metrics), grads = grad_fn(params, model, batch, rng, beta)
-  updates, opt_state = optimizer.update(grads, opt_state, params)
-  return optax.apply_updates(params, updates), opt_state, metrics
+  direction, opt_state = optimizer.update(grads, opt_state, params)
+  params = jax.tree.map(lambda p, d: p - learning_rate * d, params, direction)
+  params = dict(params, z_prior=factorized.with_fresh_medians(params['z_prior']))
+  return params, opt_state, metrics
 
 
-def train_step(state: dict, batch: jax.Array, rng: jax.Array, betas: jax.Array, *,
+def train_step(state: dict, batch: jax.Array, rng: jax.Array, betas: jax.Array,
+               learning_rate: jax.Array | float = 1e-4, *,
                model: MeanScaleHyperprior, optimizer: optax.GradientTransformation
                ) -> tuple[dict, dict]:
   """One step of every model; state = {params, opt_state (stacked per beta), step}.
 
-  All models see the same batch and the same noise. Returns metrics stacked per beta.
+  All models see the same batch, the same noise and the same learning rate. Returns
+  metrics stacked per beta.
   """
   step = functools.partial(single_step, model=model, optimizer=optimizer)
-  params, opt_state, metrics = jax.vmap(step, in_axes=(0, 0, None, None, 0))(
-      state['params'], state['opt_state'], batch, rng, betas)
+  params, opt_state, metrics = jax.vmap(step, in_axes=(0, 0, None, None, 0, None))(
+      state['params'], state['opt_state'], batch, rng, betas,
+      jnp.asarray(learning_rate, jnp.float32))
   return dict(state, params=params, opt_state=opt_state, step=state['step'] + 1), metrics
+
+
+_OPTIMIZER = make_optimizer()
+
+
+@functools.cache
+def _jitted_train_step(config) -> Callable:
+  """One compiled step per architecture, shared by every `train` call of a process
+  (a campaign's constant phase and its decay), since the schedule is an argument."""
+  return jax.jit(functools.partial(train_step, model=MeanScaleHyperprior(config),
+                                   optimizer=_OPTIMIZER), donate_argnums=0)
 
 
 def stack(trees: Sequence[Any]) -> Any:
@@ -107,9 +159,14 @@ def initial_state(cfg: TrainConfig, optimizer: optax.GradientTransformation,
   """Fresh state: every beta starts from `init` (a parameter pytree) or random."""
   if init is None:
     init = init_params(get_config(cfg.config_name), jax.random.PRNGKey(cfg.seed))
-  params = stack([init] * len(cfg.betas))
+  return state_from_params(stack([init] * len(cfg.betas)), optimizer)
+
+
+def state_from_params(params: Any, optimizer: optax.GradientTransformation) -> dict:
+  """A state at step 0 for parameters already stacked per beta (a fresh optimizer)."""
   return {'params': params, 'opt_state': jax.vmap(optimizer.init)(params),
-          'step': jnp.zeros((), jnp.int32), 'seconds': jnp.zeros((), jnp.float32)}
+          'step': jnp.zeros((), jnp.int32), 'seconds': jnp.zeros((), jnp.float32),
+          'cpu_seconds': jnp.zeros((), jnp.float32)}
 
 
 def _checkpoint_dir(workdir: str) -> str:
@@ -133,36 +190,40 @@ def _has_range_coder() -> bool:
 def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
           init: Any | None = None, metadata: dict | None = None,
           eval_images: dict[str, np.ndarray] | None = None,
-          on_save: Callable[[list[models.Model]], None] | None = None
-          ) -> list[models.Model]:
+          on_save: Callable[[list[models.Model]], None] | None = None,
+          should_stop: Callable[[int], bool] | None = None,
+          state: dict | None = None) -> list[models.Model]:
   """Trains (or resumes) one model per beta in `workdir`; returns the final models.
 
   Writes `checkpoints/` (Orbax), `train_log.jsonl`, `eval_log.jsonl` and
-  `models/<name>.msgpack` (+ `.json`) for each beta at every save.
+  `models/<name>.msgpack` (+ `.json`) for each beta at every save. `should_stop(step)`,
+  asked after every logged step, ends the run early with a checkpoint (a time budget).
+  `state` (from `initial_state` or a checkpoint) replaces the fresh or restored one.
   """
   config = get_config(cfg.config_name)
-  module = MeanScaleHyperprior(config)
   optimizer = make_optimizer(cfg)
   os.makedirs(workdir, exist_ok=True)
-  state = initial_state(cfg, optimizer, init)
-  restored = restore(workdir, state)
-  if restored is not None:
-    state = restored
-    log.info('resumed from %s at step %d', workdir, int(state['step']))
+  if state is None:
+    state = initial_state(cfg, optimizer, init)
+    restored = restore(workdir, state)
+    if restored is not None:
+      state = restored
+      log.info('resumed from %s at step %d', workdir, int(state['step']))
   betas = jnp.asarray(cfg.betas, jnp.float32)
-  step_fn = jax.jit(functools.partial(train_step, model=module, optimizer=optimizer),
-                    donate_argnums=0)
+  step_fn = _jitted_train_step(config)
   rng = jax.random.PRNGKey(cfg.seed)
   names = cfg.model_names()
   meta = dict(metadata or {}, batch_size=cfg.batch_size, crop_size=cfg.crop_size,
-              learning_rate=cfg.learning_rate, final_learning_rate=cfg.final_learning_rate,
+              min_scale=cfg.min_scale, learning_rate=cfg.learning_rate,
+              final_learning_rate=cfg.final_learning_rate, schedule=cfg.schedule,
               schedule_steps=cfg.steps, seed=cfg.seed)
   real_rates = _has_range_coder()
 
   def current_models() -> list[models.Model]:
     return [models.Model(name, config, unstack(state['params'], i),
                          dict(meta, beta=beta, steps=int(state['step']),
-                              train_hours=round(float(state['seconds']) / 3600, 3)))
+                              train_hours=round(float(state['seconds']) / 3600, 3),
+                              cpu_hours=round(float(state['cpu_seconds']) / 3600, 3)))
             for i, (name, beta) in enumerate(zip(names, cfg.betas))]
 
   def evaluate(done: int):
@@ -177,18 +238,20 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
 
   start_step = int(state['step'])
   t0, window = time.time(), []
-  last = time.time()
+  last, last_cpu = time.time(), time.process_time()
   with data.CropStream(images, cfg.batch_size, cfg.crop_size, cfg.seed,
-                       start_step=start_step) as stream, \
+                       start_step=start_step, min_scale=cfg.min_scale) as stream, \
        checkpointing.manager(_checkpoint_dir(workdir)) as manager:
     for step, batch in zip(range(start_step, cfg.steps), stream):
-      state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step), betas)
+      state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step), betas,
+                               learning_rate_at(cfg, step))
       window.append(metrics)
       done = step + 1
       if done % cfg.log_every == 0 or done == cfg.steps:
-        now = time.time()
+        now, now_cpu = time.time(), time.process_time()
         state['seconds'] = state['seconds'] + (now - last)
-        last = now
+        state['cpu_seconds'] = state['cpu_seconds'] + (now_cpu - last_cpu)
+        last, last_cpu = now, now_cpu
         mean = {k: np.mean([np.asarray(m[k]) for m in window], axis=0) for k in window[0]}
         window = []
         rate = (done - start_step) / (now - t0)
@@ -200,13 +263,17 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
           log.info('step %d/%d  %.2f steps/s  ETA %.1f min  %s  loss %.1f  bpp %.4f  '
                    'psnr %.2f dB', done, cfg.steps, rate, eta_min, name, record['loss'],
                    record['bpp'], record['psnr_db'])
-      if done % cfg.save_every == 0 or done == cfg.steps:
+      stop = bool(should_stop and done % cfg.log_every == 0 and should_stop(done))
+      if done % cfg.save_every == 0 or done == cfg.steps or stop:
         checkpointing.save(manager, done, state)
         trained = current_models()
         for model in trained:
           models.save_model(model, os.path.join(workdir, 'models', model.name + '.msgpack'))
         if on_save is not None:
           on_save(trained)
-      if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+      if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps or stop):
         evaluate(done)
+      if stop:
+        log.info('stopping at step %d', done)
+        break
   return current_models()

@@ -54,3 +54,4 @@ def test_shipped_models_are_described():
   for d in described:
     assert d['config'] in iac_jax.CONFIGS
     assert d['steps'] > 0 and d['beta'] > 0
+    assert d['cpu_hours'] is not None and d['history']  # how it was made, run by run

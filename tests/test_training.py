@@ -42,6 +42,39 @@ def test_crop_stream_batches_depend_only_on_seed_and_step():
     assert not np.array_equal(next(iter(other)), batches[0])
 
 
+def test_scale_augmentation_windows_stay_inside_the_photo():
+  rng = np.random.default_rng(0)
+  sides = set()
+  for h, w in [(300, 451), (1280, 800), (129, 4000), (500, 500)]:
+    for _ in range(200):
+      top, left, side = data.scaled_window(h, w, 128, 0.4, rng)
+      assert 0 <= top and top + side <= h and 0 <= left and left + side <= w
+      assert 128 <= side <= min(128 / 0.4 + 1, h, w)
+      sides.add(side)
+  assert len(sides) > 50  # the scale really varies
+
+
+def test_scale_augmentation_downscales_and_is_deterministic_per_seed_and_step():
+  # Stripes of period 4: a crop downscaled by 2 or more blurs them to near grey.
+  stripes = np.zeros((600, 600, 3), np.uint8)
+  stripes[:, ::4] = stripes[:, 1::4] = 255
+  images = [stripes]
+  with data.CropStream(images, 6, 64, seed=1, min_scale=0.25) as stream:
+    first = [b for _, b in zip(range(3), stream)]
+  again = data.CropStream(images, 6, 64, seed=1, min_scale=0.25)
+  again.close()
+  for step in range(3):
+    np.testing.assert_array_equal(again.batch(step), first[step])
+  other = data.CropStream(images, 6, 64, seed=2, min_scale=0.25)
+  other.close()
+  assert not np.array_equal(other.batch(0), first[0])
+  contrast = np.concatenate([b.std(axis=(1, 2, 3)) for b in first])
+  assert contrast.min() < 0.1 and contrast.max() > 0.35  # some downscaled, some not
+  plain = data.CropStream(images, 6, 64, seed=1)
+  plain.close()
+  assert plain.batch(0).std(axis=(1, 2, 3)).min() > 0.45  # no augmentation: crisp
+
+
 def test_vmapped_multi_beta_step_equals_single_beta_steps():
   cfg = training.TrainConfig(config_name='tiny', betas=(3.0, 300.0), steps=10,
                              learning_rate=1e-2, final_learning_rate=1e-3)
@@ -50,16 +83,17 @@ def test_vmapped_multi_beta_step_equals_single_beta_steps():
   state = training.initial_state(cfg, optimizer)
   batch = np.stack([smooth_image(64, 64, seed=s) for s in range(2)]).astype(np.float32) / 255
   rng = jax.random.PRNGKey(1)
+  lr = training.learning_rate_at(cfg, 0)
   state, metrics = training.train_step(state, batch, rng, np.asarray(cfg.betas, np.float32),
-                                       model=module, optimizer=optimizer)
+                                       lr, model=module, optimizer=optimizer)
   init = init_params(get_config('tiny'), jax.random.PRNGKey(cfg.seed))
   for i, beta in enumerate(cfg.betas):
     params, _, single = training.single_step(init, optimizer.init(init), batch, rng,
-                                             np.float32(beta), model=module,
-                                             optimizer=optimizer)
+                                             np.float32(beta), np.float32(lr),
+                                             model=module, optimizer=optimizer)
     for got, want in zip(jax.tree.leaves(training.unstack(state['params'], i)),
                          jax.tree.leaves(params)):
-      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # lr 1e-2: 0.1% of a step
     np.testing.assert_allclose(metrics['loss'][i], single['loss'], rtol=1e-5)
   # The two betas really trained differently.
   a, b = (jax.tree.leaves(training.unstack(state['params'], i)) for i in (0, 1))

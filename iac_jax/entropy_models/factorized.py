@@ -6,6 +6,12 @@ Softplus weights and factors in (-1, 1) keep every layer increasing in x. The
 probability of an integer bin is `c(k + 1/2) - c(k - 1/2)`; with uniform noise the
 same formula is the density of `z + u` (Balle et al. 2018).
 
+`z` is quantized around the per-channel median `m` of the density, as CompressAI's
+`EntropyBottleneck` does: `z_hat = round(z - m) + m`, and the integer `round(z - m)`
+is what is coded. The medians are a parameter (`medians`, float32[C]) that no loss
+moves: training sets them to the density's median after each step
+(`with_fresh_medians`), and a checkpoint imported from CompressAI brings its own.
+
 The CDF is written once, for any array namespace, so that the coding tables are
 evaluated in float64 NumPy (deterministic, no JAX) from the same formula that
 training differentiates in JAX.
@@ -22,12 +28,16 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import expit
 
+from iac_jax import quantization
 from iac_jax.entropy_models.tables import CdfTables, tables_from_pmfs
 
 _LIKELIHOOD_BOUND = 1e-9
 # Coding support: integers where the CDF has more than this mass outside.
 _TAIL_MASS = 1e-7
 _MAX_SUPPORT = 512
+# The median search brackets [-_MEDIAN_RANGE, _MEDIAN_RANGE] and halves it this often.
+_MEDIAN_RANGE = 1024.0
+_MEDIAN_ITERATIONS = 40
 
 
 def _softplus(x, xp):
@@ -53,7 +63,7 @@ class FactorizedDensity(nn.Module):
   """Per-channel learned density of `z`. Inputs are float[..., C], channels last."""
 
   channels: int
-  filters: tuple[int, ...] = (3, 3, 3)
+  filters: tuple[int, ...] = (3, 3, 3, 3)
   init_scale: float = 10.0
 
   def setup(self):
@@ -71,18 +81,24 @@ class FactorizedDensity(nn.Module):
         params[f'factor{i}'] = self.param(
             f'factor{i}', nn.initializers.zeros, (self.channels, widths[i + 1], 1))
     self._params = params
+    self.medians = self.param('medians', nn.initializers.zeros, (self.channels,))
 
   def __call__(self, z: jax.Array) -> jax.Array:
     """Likelihood of the bins around `z` (noisy or integer), float[..., C]."""
     return self.likelihood(z)
 
+  def quantize(self, z: jax.Array) -> jax.Array:
+    """`round(z - m) + m` per channel, straight-through; no gradient reaches `m`."""
+    return quantization.quantize(z, jax.lax.stop_gradient(self.medians))
+
   def bits(self, z: jax.Array, rng: jax.Array | None = None) -> jax.Array:
     """Bits of each element of `z`: of `z + u` when `rng` is given (training), of
-    `round(z)` otherwise (evaluation)."""
+    `round(z - m) + m` otherwise (evaluation: what is coded)."""
     if rng is not None:
       z = z + jax.random.uniform(rng, z.shape, z.dtype, -0.5, 0.5)
     else:
-      z = jnp.round(z)
+      m = jax.lax.stop_gradient(self.medians)
+      z = jnp.round(z - m) + m
     return -jnp.log2(self.likelihood(z))
 
   def likelihood(self, z: jax.Array) -> jax.Array:
@@ -97,17 +113,48 @@ class FactorizedDensity(nn.Module):
     return jnp.reshape(lik.T, shape)
 
 
+def density_medians(params: Mapping[str, Any], xp=jnp):
+  """The median of each channel's density, float[C]: where the CDF's logit is 0.
+
+  Bisection (the CDF is increasing), in any array namespace; traceable under jit.
+  """
+  channels = params['matrix0'].shape[0]
+  dtype = params['matrix0'].dtype
+  lo = xp.full((channels, 1), -_MEDIAN_RANGE, dtype)
+  hi = xp.full((channels, 1), _MEDIAN_RANGE, dtype)
+
+  def halve(bounds):
+    lo, hi = bounds
+    mid = 0.5 * (lo + hi)
+    above = cdf_logits(params, mid, xp) > 0
+    return xp.where(above, lo, mid), xp.where(above, mid, hi)
+
+  if xp is jnp:
+    lo, hi = jax.lax.fori_loop(0, _MEDIAN_ITERATIONS, lambda _, b: halve(b), (lo, hi))
+  else:
+    for _ in range(_MEDIAN_ITERATIONS):
+      lo, hi = halve((lo, hi))
+  return (0.5 * (lo + hi))[:, 0]
+
+
+def with_fresh_medians(params: Mapping[str, Any]) -> dict:
+  """The density's parameters with `medians` set to its current medians (float32)."""
+  params = dict(params)
+  params['medians'] = density_medians(params).astype(params['medians'].dtype)
+  return params
+
+
 def factorized_tables(params: Mapping[str, Any], precision: int = 16) -> CdfTables:
   """Integer CDF tables, one per channel, from the density's parameters.
 
   Evaluated in float64 NumPy, so encoder and decoder derive identical tables from
-  identical parameters. Table c codes the integer z[..., c].
+  identical parameters. Table c codes the integer `round(z[..., c] - medians[c])`.
   """
   p = {k: np.asarray(v, np.float64) for k, v in params.items()}
   channels = p['matrix0'].shape[0]
   grid = np.arange(-_MAX_SUPPORT, _MAX_SUPPORT + 1, dtype=np.float64)
   edges = np.concatenate([grid - 0.5, grid[-1:] + 0.5])
-  logits = cdf_logits(p, np.broadcast_to(edges, (channels, edges.size)), np)
+  logits = cdf_logits(p, edges[None, :] + p['medians'][:, None], np)
   cdf = expit(logits)  # [C, 2*MAX+2]
   pmfs, offsets = [], []
   for c in range(channels):

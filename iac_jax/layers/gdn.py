@@ -4,9 +4,11 @@ GDN:          y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)
 inverse GDN:  y_i = x_i * sqrt(beta_i + sum_j gamma_ij x_j^2)
 
 `beta` and `gamma` are stored reparameterized, as in tensorflow/compression's
-`GDNParameter`: the stored value `p` maps to `max(p, sqrt(min + pedestal))^2 - pedestal`,
-which keeps `beta >= beta_min > 0` and `gamma >= 0` and behaves well near zero. The
-lower bound passes gradients that push a clamped parameter back up (Balle 2018).
+`GDNParameter` and CompressAI's `NonNegativeParametrizer`: the stored value `p` maps
+to `max(p, sqrt(min + pedestal))^2 - pedestal` with `pedestal = (2^-18)^2`, which
+keeps `beta >= beta_min > 0` and `gamma >= 0` and behaves well near zero. The lower
+bound passes gradients that push a clamped parameter back up (Balle 2018). Stored
+values are CompressAI's own (its `beta` and `gamma` tensors), gamma as [C_out, C_in].
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-_PEDESTAL = 2.0**-18
+_REPARAM_OFFSET = 2.0**-18
+_PEDESTAL = _REPARAM_OFFSET**2
 
 
 @jax.custom_vjp
@@ -41,6 +44,17 @@ lower_bound.defvjp(_lower_bound_fwd, _lower_bound_bwd)
 def _nonnegative(p: jax.Array, minimum: float) -> jax.Array:
   bound = jnp.sqrt(jnp.asarray(minimum + _PEDESTAL, p.dtype))
   return lower_bound(p, bound)**2 - _PEDESTAL
+
+
+def nonnegative_value(p, minimum: float = 0.0, xp=jnp):
+  """The value (beta or gamma) a stored parameter `p` stands for, in any namespace."""
+  bound = (minimum + _PEDESTAL)**0.5
+  return xp.maximum(p, bound)**2 - _PEDESTAL
+
+
+def nonnegative_param(value, xp=jnp):
+  """The stored parameter of a value (beta or gamma): inverse of `nonnegative_value`."""
+  return xp.sqrt(xp.maximum(value + _PEDESTAL, _PEDESTAL))
 
 
 def _nonnegative_init(value: jax.Array) -> jax.Array:
