@@ -39,7 +39,8 @@ class CampaignConfig:
 
   Attributes:
     config_name, betas: which models (`<config>-beta<beta>`).
-    hours: wall-clock budget of the run, snapshot included.
+    hours: wall-clock budget of the run, snapshot included (a file named STOP in the
+      work directory ends the constant phase at the next logged step).
     max_steps: optional cap on the run's constant-rate steps (0 = none).
     decay_steps: length of the snapshot's cosine decay.
     learning_rate, final_learning_rate, warmup_steps: the constant rate, where the
@@ -131,13 +132,20 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   # A restart continues the warm-up count from where it resumes.
   constant = dataclasses.replace(constant, warmup_start=int(state['step']))
   held = {k: image_io.downscale_long_side(v, cfg.eval_long_side) for k, v in (eval_images or {}).items()}
-  seconds_per_step = [None]
+  last_check = {'time': start_time, 'step': int(state['step'])}
 
   def should_stop(step: int) -> bool:
-    elapsed = time.time() - start_time
-    done = step - constant.warmup_start
-    seconds_per_step[0] = elapsed / max(done, 1)
-    return elapsed + cfg.decay_steps * seconds_per_step[0] >= cfg.hours * 3600
+    # The decay's length is estimated from the latest steps: on a shared machine the
+    # step time changes with what else runs.
+    stop_file = os.path.join(workdir, 'STOP')
+    if os.path.exists(stop_file):  # `touch WORKDIR/STOP`: snapshot now
+      os.remove(stop_file)
+      log.info('found %s: stopping the constant phase', stop_file)
+      return True
+    now = time.time()
+    seconds_per_step = (now - last_check['time']) / max(step - last_check['step'], 1)
+    last_check.update(time=now, step=step)
+    return now - start_time + cfg.decay_steps * seconds_per_step >= cfg.hours * 3600
 
   def log_curve(trained: list[models.Model], branch: str):
     if not curve_path or not held:
