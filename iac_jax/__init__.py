@@ -7,6 +7,8 @@ Public API:
   AdaptationConfig, ModelPrior: the adaptation settings and the update's prior
   adapt_many(params, videos, rngs, config, model_config, ...) -> [AdaptationResult]
   decode(data, model=None) -> uint8[T, H, W, 3]
+  import_compressai(checkpoint, output) -> Model: a CompressAI mbt2018-mean checkpoint
+    as MODEL.msgpack + MODEL.json; load_compressai(checkpoint) -> Model, in memory
   BitstreamError: raised for every malformed bitstream.
 """
 
@@ -14,6 +16,8 @@ from iac_jax.adaptation import AdaptationConfig
 from iac_jax.batch_adaptation import adapt_many
 from iac_jax.bitstream import BitstreamError
 from iac_jax.codec import decode, encode_image
+from iac_jax.compressai_import import import_checkpoint as import_compressai
+from iac_jax.compressai_import import load_compressai
 from iac_jax.configs import CONFIGS, ModelConfig, get_config
 from iac_jax.model_prior import ModelPrior
 from iac_jax.models import Model, init_model, load_model, save_model, shipped_models
@@ -31,7 +35,9 @@ __all__ = [
     'encode_image',
     'encode_video',
     'get_config',
+    'import_compressai',
     'init_model',
+    'load_compressai',
     'load_model',
     'save_model',
     'shipped_models',

@@ -5,6 +5,7 @@
   iac-jax info --input=OUT.iac
   iac-jax models
   iac-jax demo [--output_dir=DIR]
+  iac-jax import-compressai --checkpoint=FILE --output=MODEL.msgpack [--beta=...]
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import time
 from absl import app, flags
 from absl import logging as absl_logging
 
-_COMMANDS = ('encode', 'decode', 'info', 'models', 'demo')
+_COMMANDS = ('encode', 'decode', 'info', 'models', 'demo', 'import-compressai')
 
 _INPUT = flags.DEFINE_string('input', None, 'Input file.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Output file.')
@@ -35,8 +36,12 @@ _LR = flags.DEFINE_float('learning_rate', 1e-4, 'Video: adaptation learning rate
 _CROP = flags.DEFINE_integer('crop_size', 256, 'Video: crop side for adaptation (multiple '
                              'of 64; 0 = whole frames).')
 _IFRAME_FPS = flags.DEFINE_float('iframe_fps', 2.0, 'Video: I-frames per second sampled.')
-_BETA = flags.DEFINE_float('beta', None, 'Video: rate weight (default: the model\'s).')
+_BETA = flags.DEFINE_float('beta', None, 'Video: rate weight (default: the model\'s); '
+                           'import-compressai: the beta to record (default: 1/lambda of '
+                           'the quality in a zoo file name).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Video: seed of the adaptation.')
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'import-compressai: a CompressAI '
+                                  'MeanScaleHyperprior (mbt2018-mean) checkpoint.')
 _CHECKPOINT_DIR = flags.DEFINE_string('checkpoint_dir', None, 'Video: checkpoint the '
                                       'adaptation here; a rerun resumes from it.')
 
@@ -182,6 +187,16 @@ def _demo():
         f'bitstreams and the decoded frames of the last method are in {_OUTPUT_DIR.value}/')
 
 
+def _import_compressai():
+  from iac_jax import compressai_import  # pylint: disable=g-import-not-at-top
+  src, dst = _require(_CHECKPOINT, 'checkpoint'), _require(_OUTPUT, 'output')
+  model = compressai_import.import_checkpoint(src, dst, beta=_BETA.value)
+  meta = model.metadata
+  print(json.dumps({'output': dst, 'name': model.name, 'config': model.config.name,
+                    'N': meta['N'], 'M': meta['M'], 'beta': meta.get('beta'),
+                    'source_sha256': meta['source_sha256']}))
+
+
 def main(argv):
   if len(argv) != 2 or argv[1] not in _COMMANDS:
     raise app.UsageError(f'usage: iac-jax {{{",".join(_COMMANDS)}}} [--flags]')
@@ -189,7 +204,7 @@ def main(argv):
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger('jax').setLevel(logging.WARNING)
   handler = {'encode': _encode, 'decode': _decode, 'info': _info, 'models': _models,
-             'demo': _demo}[argv[1]]
+             'demo': _demo, 'import-compressai': _import_compressai}[argv[1]]
   try:
     handler()
   except KeyboardInterrupt:

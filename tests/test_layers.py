@@ -130,7 +130,8 @@ def test_every_parameter_but_the_medians_receives_gradients():
 
 
 # Parameter shapes of CompressAI's MeanScaleHyperprior(N, M) (compressai/models/google.py,
-# entropy_models.py: EntropyBottleneck filters (3, 3, 3, 3)), in its own layouts:
+# entropy_models.py: EntropyBottleneck filters (3, 3, 3, 3)), in its own layouts, with the
+# entropy bottleneck's names as the zoo's checkpoints spell them:
 # Conv2d [out, in, k, k], ConvTranspose2d [in, out, k, k], GDN beta [C], gamma [C, C].
 def compressai_shapes(n: int, m: int) -> dict[str, tuple[int, ...]]:
   conv = lambda i, o, k=5: {'weight': (o, i, k, k), 'bias': (o,)}
@@ -148,10 +149,10 @@ def compressai_shapes(n: int, m: int) -> dict[str, tuple[int, ...]]:
   shapes = {f'{k}.{p}': s for k, v in layers.items() for p, s in v.items()}
   widths = (1, 3, 3, 3, 3, 1)
   for i in range(5):
-    shapes[f'entropy_bottleneck._matrices{i}'] = (n, widths[i + 1], widths[i])
-    shapes[f'entropy_bottleneck._biases{i}'] = (n, widths[i + 1], 1)
+    shapes[f'entropy_bottleneck._matrices.{i}'] = (n, widths[i + 1], widths[i])
+    shapes[f'entropy_bottleneck._biases.{i}'] = (n, widths[i + 1], 1)
     if i < 4:
-      shapes[f'entropy_bottleneck._factors{i}'] = (n, widths[i + 1], 1)
+      shapes[f'entropy_bottleneck._factors.{i}'] = (n, widths[i + 1], 1)
   return shapes
 
 
@@ -192,10 +193,10 @@ def test_parameter_shapes_are_compressais(config_name, n, m):
         name = 'weight'
       got[f'{key}.{name}'] = shape
   for i in range(5):
-    got[f'entropy_bottleneck._matrices{i}'] = params['z_prior'][f'matrix{i}'].shape
-    got[f'entropy_bottleneck._biases{i}'] = params['z_prior'][f'bias{i}'].shape
+    got[f'entropy_bottleneck._matrices.{i}'] = params['z_prior'][f'matrix{i}'].shape
+    got[f'entropy_bottleneck._biases.{i}'] = params['z_prior'][f'bias{i}'].shape
     if i < 4:
-      got[f'entropy_bottleneck._factors{i}'] = params['z_prior'][f'factor{i}'].shape
+      got[f'entropy_bottleneck._factors.{i}'] = params['z_prior'][f'factor{i}'].shape
   assert got == want
   assert params['z_prior']['medians'].shape == (n,)  # CompressAI: quantiles[:, 0, 1]
   # Nothing else: every parameter of ours is accounted for.
