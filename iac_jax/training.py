@@ -256,12 +256,15 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
         window = []
         rate = (done - start_step) / (now - t0)
         eta_min = (cfg.steps - done) / max(rate, 1e-9) / 60
+        # A constant-rate run has no end of its own (a campaign stops it by time).
+        progress = (f'{done}' if cfg.schedule == 'constant' else
+                    f'{done}/{cfg.steps}  ETA {eta_min:.1f} min')
         for i, name in enumerate(names):
           record = {k: float(v[i]) for k, v in mean.items()}
           _append_jsonl(os.path.join(workdir, 'train_log.jsonl'),
                         {'step': done, 'model': name, **record})
-          log.info('step %d/%d  %.2f steps/s  ETA %.1f min  %s  loss %.1f  bpp %.4f  '
-                   'psnr %.2f dB', done, cfg.steps, rate, eta_min, name, record['loss'],
+          log.info('step %s  %.2f steps/s  %s  loss %.1f  bpp %.4f  '
+                   'psnr %.2f dB', progress, rate, name, record['loss'],
                    record['bpp'], record['psnr_db'])
       stop = bool(should_stop and done % cfg.log_every == 0 and should_stop(done))
       if done % cfg.save_every == 0 or done == cfg.steps or stop:
