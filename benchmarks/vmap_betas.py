@@ -1,0 +1,56 @@
+"""Does training four betas in one vmapped step cost more than four single-beta steps?
+
+  .venv/bin/python benchmarks/vmap_betas.py --config=small --batch=4 --crop=256
+
+Times `training.train_step` (the campaign's step) with 1 and with K betas on the same
+batch, median of --repeats after a warm-up, and prints the ratio K-beta / (K x 1-beta):
+above 1, vmapping the models costs more than training them one after the other.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app, flags
+
+from iac_jax import training
+
+_CONFIG = flags.DEFINE_string('config', 'small', 'Model config.')
+_BATCH = flags.DEFINE_integer('batch', 4, 'Crops per step.')
+_CROP = flags.DEFINE_integer('crop', 256, 'Crop side.')
+_BETAS = flags.DEFINE_integer('betas', 4, 'Models in the vmapped step.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed steps.')
+
+
+def _time(num_betas: int) -> float:
+  cfg = training.TrainConfig(config_name=_CONFIG.value, betas=(100.0,) * num_betas)
+  state = training.initial_state(cfg, training.make_optimizer(cfg))
+  step = training._jitted_train_step(training.get_config(cfg.config_name))  # pylint: disable=protected-access
+  batch = jnp.asarray(np.random.default_rng(0).random(
+      (_BATCH.value, _CROP.value, _CROP.value, 3)), jnp.float32)
+  betas = jnp.full((num_betas,), 100.0, jnp.float32)
+  state, m = step(state, batch, jax.random.PRNGKey(0), betas, 1e-4)
+  jax.block_until_ready(m)
+  times = []
+  for i in range(_REPEATS.value):
+    t = time.perf_counter()
+    state, m = step(state, batch, jax.random.PRNGKey(i + 1), betas, 1e-4)
+    jax.block_until_ready(m)
+    times.append(time.perf_counter() - t)
+  return statistics.median(times)
+
+
+def main(argv):
+  del argv
+  one, many = _time(1), _time(_BETAS.value)
+  k = _BETAS.value
+  print(f'config={_CONFIG.value} batch={_BATCH.value} crop={_CROP.value}: 1 beta {one:.3f} s/step, '
+        f'{k} betas vmapped {many:.3f} s/step; {k}-beta / ({k} x 1-beta) = {many / (k * one):.2f}')
+
+
+if __name__ == '__main__':
+  app.run(main)
