@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from iac_jax import checkpointing, data, evaluation, models
+from iac_jax import checkpointing, data, evaluation, models, nonfinite_steps
 from iac_jax.configs import get_config
 from iac_jax.entropy_models import factorized
 from iac_jax.hyperprior import MeanScaleHyperprior, init_params
@@ -103,8 +103,9 @@ def make_optimizer(cfg: TrainConfig | None = None) -> optax.GradientTransformati
   """Adam's direction; the step size is applied by `single_step`, so that the host
   owns the schedule (`learning_rate_at`) and a schedule change needs no new state."""
   del cfg
-  # A step with a non-finite loss or gradient is skipped instead of poisoning Adam.
-  return optax.apply_if_finite(optax.scale_by_adam(), max_consecutive_errors=20)
+  # A step with a non-finite loss or gradient is skipped instead of poisoning Adam;
+  # `train` stops after `nonfinite_steps.MAX_CONSECUTIVE` of them in a row.
+  return nonfinite_steps.skip_nonfinite(optax.scale_by_adam())
 
 
 def single_step(params: Any, opt_state: Any, batch: jax.Array, rng: jax.Array,
@@ -183,6 +184,20 @@ def _append_jsonl(path: str, record: dict):
     f.write(json.dumps(record) + '\n')
 
 
+def _stop_if_diverged(opt_state: Any, names: Sequence[str], done: int) -> None:
+  """Raises FloatingPointError once a model's last MAX_CONSECUTIVE steps were all
+  skipped as non-finite. (Reading the count waits for the step; the next batch is
+  already prepared by the CropStream's thread, so little is lost.)"""
+  runs = nonfinite_steps.consecutive_nonfinite(opt_state)
+  limit = nonfinite_steps.MAX_CONSECUTIVE
+  diverged = [name for name, run in zip(names, runs, strict=True) if run >= limit]
+  if diverged:
+    raise FloatingPointError(
+        f'training stopped at step {done}: the last {limit} steps of {", ".join(diverged)} '
+        'had a non-finite loss or gradient and were skipped (a diverged model or broken '
+        'data); resume from an earlier checkpoint with a smaller learning rate')
+
+
 def _has_range_coder() -> bool:
   return importlib.util.find_spec('tensorflow_compression_ops') is not None
 
@@ -199,6 +214,8 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
   `models/<name>.msgpack` (+ `.json`) for each beta at every save. `should_stop(step)`,
   asked after every logged step, ends the run early with a checkpoint (a time budget).
   `state` (from `initial_state` or a checkpoint) replaces the fresh or restored one.
+  A step with a non-finite loss or gradient is skipped; `nonfinite_steps.MAX_CONSECUTIVE`
+  in a row for any beta raise FloatingPointError (nothing more is saved).
   """
   config = get_config(cfg.config_name)
   optimizer = make_optimizer(cfg)
@@ -247,6 +264,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
                                learning_rate_at(cfg, step))
       window.append(metrics)
       done = step + 1
+      _stop_if_diverged(state['opt_state'], names, done)
       if done % cfg.log_every == 0 or done == cfg.steps:
         now, now_cpu = time.time(), time.process_time()
         state['seconds'] = state['seconds'] + (now - last)

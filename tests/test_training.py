@@ -1,14 +1,16 @@
+import functools
 import json
 import os
 import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from PIL import Image
 
-from iac_jax import data, training
+from iac_jax import data, nonfinite_steps, training
 from iac_jax.configs import get_config
 from iac_jax.hyperprior import MeanScaleHyperprior, init_params
 from tests.conftest import smooth_image
@@ -91,13 +93,39 @@ def test_vmapped_multi_beta_step_equals_single_beta_steps():
     params, _, single = training.single_step(init, optimizer.init(init), batch, rng,
                                              np.float32(beta), np.float32(lr),
                                              model=module, optimizer=optimizer)
-    for got, want in zip(jax.tree.leaves(training.unstack(state['params'], i)),
-                         jax.tree.leaves(params)):
-      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)  # lr 1e-2: 0.1% of a step
+    # lr 1e-2: 0.1% of a step. jax.tree.map also fails on a differing structure.
+    jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-5),
+                 training.unstack(state['params'], i), params)
     np.testing.assert_allclose(metrics['loss'][i], single['loss'], rtol=1e-5)
   # The two betas really trained differently.
-  a, b = (jax.tree.leaves(training.unstack(state['params'], i)) for i in (0, 1))
-  assert any(not np.allclose(x, y) for x, y in zip(a, b))
+  a, b = (training.unstack(state['params'], i) for i in (0, 1))
+  assert not all(jax.tree.leaves(jax.tree.map(np.allclose, a, b)))
+
+
+def test_non_finite_updates_are_skipped_however_many_come_in_a_row():
+  optimizer = training.make_optimizer()
+  params = {'w': jnp.ones(3)}
+  state = optimizer.init(params)
+  for _ in range(nonfinite_steps.MAX_CONSECUTIVE + 5):
+    updates, state = optimizer.update({'w': jnp.array([1.0, jnp.nan, 0.0])}, state, params)
+    np.testing.assert_array_equal(updates['w'], np.zeros(3))
+  assert nonfinite_steps.consecutive_nonfinite(state) == nonfinite_steps.MAX_CONSECUTIVE + 5
+  updates, state = optimizer.update({'w': jnp.ones(3)}, state, params)
+  assert np.all(updates['w'] > 0) and nonfinite_steps.consecutive_nonfinite(state) == 0
+
+
+def test_a_long_run_of_non_finite_steps_stops_training(tmp_path):
+  cfg = training.TrainConfig(config_name='tiny', betas=(10.0, 100.0), steps=30,
+                             batch_size=2, crop_size=64, log_every=5, save_every=100)
+  state = training.initial_state(cfg, training.make_optimizer(cfg))
+  # The beta=10 model is broken (NaN parameters): each of its steps is skipped.
+  state['params'] = jax.tree.map(lambda x: x.at[0].set(jnp.nan), state['params'])
+  limit = nonfinite_steps.MAX_CONSECUTIVE
+  with pytest.raises(FloatingPointError,
+                     match=rf'stopped at step {limit}: the last {limit} steps of tiny-beta10 '
+                           'had a non-finite'):
+    training.train(cfg, _images(), str(tmp_path), state=state)
+  assert not (tmp_path / 'models').exists()  # nothing saved from the broken run
 
 
 class _Killed(Exception):
@@ -117,10 +145,10 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path):
   with pytest.raises(_Killed):
     training.train(cfg, _images(), str(tmp_path / 'b'), on_save=kill_at_4)
   resumed = training.train(cfg, _images(), str(tmp_path / 'b'))
-  for x, y in zip(straight, resumed):
+  assert len(straight) == len(resumed) == 2
+  for x, y in zip(straight, resumed, strict=True):
     assert x.metadata['steps'] == y.metadata['steps'] == 6
-    for u, v in zip(jax.tree.leaves(x.params), jax.tree.leaves(y.params)):
-      np.testing.assert_array_equal(u, v)
+    jax.tree.map(np.testing.assert_array_equal, x.params, y.params)
   # The resumed run logged steps 2 and 4 once, then 6.
   steps = [r['step'] for r in _read_jsonl(tmp_path / 'b' / 'train_log.jsonl')]
   assert steps == [2, 2, 4, 4, 6, 6]
