@@ -93,7 +93,7 @@ def main(argv):
   model = models.load_model(_MODEL.value)
   config = AdaptationConfig(method=_METHOD.value, steps=_STEPS.value,
                             learning_rate=_LR.value, crop_size=_CROP.value,
-                            beta=float(model.metadata.get('beta', 100.0)))
+                            beta=models.default_beta(model))
   clips = []
   for p in todo:
     frames, fps = video.read_video(p, _IFRAME_FPS.value)

@@ -1,9 +1,10 @@
 """Instance adaptation: finetune the codec on one video's I-frames.
 
 `adapt(params, frames, rng, config)` is a pure function of its inputs: optimizer
-steps as a jitted `lax.scan` (one jitted step per call on CPU, see `adapt`). The encoder-side parameters `phi` (g_a, h_a) move freely and
-are never sent; the decoder side moves through `delta`, which is sent quantized
-(`update_coding`). Methods (van Rozendaal et al. 2021, Sec. 4):
+steps as a jitted `lax.scan` (one jitted step per call on CPU, see `adapt`). The
+encoder-side parameters `phi` (g_a, h_a) move freely and are never sent; the decoder
+side moves through `delta`, which is sent quantized (`update_coding`). Methods (van
+Rozendaal et al. 2021, Sec. 4), each described once by a `Method` in `METHOD_TABLE`:
 
   none                global model, no adaptation
   latents             per-frame optimization of y, z (see `optimize_latents`)
@@ -11,6 +12,9 @@ are never sent; the decoder side moves through `delta`, which is sent quantized
   full                finetune phi and delta on beta (R + M) + D, quantization-aware
   full-no-model-rate  as full, without M in the loss (the update is still paid for)
   full-no-qat         as full, without quantization in the forward pass
+
+A step whose loss or gradient is not finite is skipped; `MAX_CONSECUTIVE` of them in
+a row stop the adaptation with `DivergedError` (`nonfinite_steps`).
 """
 
 from __future__ import annotations
@@ -24,14 +28,58 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from iac_jax import losses, quantization
+from iac_jax import losses, nonfinite_steps, quantization
+from iac_jax.codec import DivergedError
 from iac_jax.configs import ModelConfig
 from iac_jax.entropy_models import gaussian
 from iac_jax.hyperprior import DECODER_SIDE, ENCODER_SIDE, MeanScaleHyperprior
 from iac_jax.model_prior import ModelPrior
 
-METHODS = ('none', 'latents', 'encoder', 'full', 'full-no-model-rate', 'full-no-qat')
-_SENDS_UPDATE = ('full', 'full-no-model-rate', 'full-no-qat')
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """What one adaptation method trains, sends and pays for.
+
+  Attributes:
+    name: the name `AdaptationConfig.method` takes.
+    finetunes: optimizer steps move the encoder phi (and delta, if it is sent).
+    sends_update: delta, the decoder-side update, is trained and sent quantized.
+    with_model_rate: the loss is beta (R + M) + D, M the update's rate in bits/pixel;
+      without it beta R + D (the update is still sent and paid for).
+    quantize: the forward pass quantizes as the coder does (quantization-aware).
+    optimizes_latents: each frame's y, z are optimized at encoding time.
+  """
+
+  name: str
+  finetunes: bool = False
+  sends_update: bool = False
+  with_model_rate: bool = False
+  quantize: bool = True
+  optimizes_latents: bool = False
+
+  @property
+  def uses_steps(self) -> bool:
+    """Whether `AdaptationConfig.steps` means anything for this method."""
+    return self.finetunes or self.optimizes_latents
+
+
+METHOD_TABLE = {m.name: m for m in (
+    Method('none'),
+    Method('latents', optimizes_latents=True),
+    Method('encoder', finetunes=True),
+    Method('full', finetunes=True, sends_update=True, with_model_rate=True),
+    Method('full-no-model-rate', finetunes=True, sends_update=True),
+    Method('full-no-qat', finetunes=True, sends_update=True, with_model_rate=True,
+           quantize=False),
+)}
+METHODS = tuple(METHOD_TABLE)
+
+
+def method_by_name(name: str) -> Method:
+  """`METHOD_TABLE[name]`, or ValueError naming the methods there are."""
+  if name not in METHOD_TABLE:
+    raise ValueError(f'unknown method {name!r}; choose from {METHODS}')
+  return METHOD_TABLE[name]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +87,7 @@ class AdaptationConfig:
   """How to adapt (static under jit).
 
   Attributes:
-    method: one of METHODS.
+    method: one of METHODS (described by `METHOD_TABLE[method]`, `method_spec`).
     steps: optimizer steps.
     learning_rate: Adam step size for phi and delta.
     beta: rate weight, as the global model's `beta * bpp + MSE(255)`.
@@ -61,14 +109,17 @@ class AdaptationConfig:
   latent_learning_rate: float = 1e-2
 
   def __post_init__(self):
-    if self.method not in METHODS:
-      raise ValueError(f'unknown method {self.method!r}; choose from {METHODS}')
+    method_by_name(self.method)
     if self.steps < 0 or self.frames_per_step < 1 or self.crop_size % 64:
       raise ValueError(f'invalid adaptation config {self}')
 
   @property
+  def method_spec(self) -> Method:
+    return method_by_name(self.method)
+
+  @property
   def sends_update(self) -> bool:
-    return self.method in _SENDS_UPDATE
+    return self.method_spec.sends_update
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,19 +157,29 @@ def _sample_batch(frames: jax.Array, rng: jax.Array, config: AdaptationConfig) -
 def _optimizer(config: AdaptationConfig) -> optax.GradientTransformation:
   update_delta = config.sends_update
   # A step whose loss or gradient is not finite (NaN in the data, an overflow) is
-  # skipped rather than written into the parameters.
-  return optax.apply_if_finite(optax.multi_transform(
+  # skipped rather than written into the parameters; `adapt` stops after
+  # `nonfinite_steps.MAX_CONSECUTIVE` in a row.
+  return nonfinite_steps.skip_nonfinite(optax.multi_transform(
       {'adam': optax.adam(config.learning_rate), 'frozen': optax.set_to_zero()},
-      {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'}),
-      max_consecutive_errors=1_000_000)
+      {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'}))
+
+
+def stop_if_diverged(opt_state: optax.ApplyIfFiniteState) -> None:
+  """Raises DivergedError once the last MAX_CONSECUTIVE steps (of any video, when
+  `opt_state` is stacked over videos) were all skipped as non-finite."""
+  limit = nonfinite_steps.MAX_CONSECUTIVE
+  if np.any(nonfinite_steps.consecutive_nonfinite(opt_state) >= limit):
+    raise DivergedError(f'adaptation stopped: the last {limit} steps had a non-finite '
+                        'loss or gradient (NaN in the frames, or a learning rate too '
+                        'large); try a smaller learning rate')
 
 
 def _loss_fn(model_config: ModelConfig, config: AdaptationConfig, video_pixels):
+  method = config.method_spec
   return functools.partial(
       losses.rate_distortion_model_rate, model=MeanScaleHyperprior(model_config),
       beta=config.beta, prior=config.prior, video_pixels=video_pixels,
-      quantize=config.method != 'full-no-qat',
-      with_model_rate=config.method in ('full', 'full-no-qat'))
+      quantize=method.quantize, with_model_rate=method.with_model_rate)
 
 
 def adaptation_step(carry, theta_global: dict, frames: jax.Array, rng_step: jax.Array,
@@ -174,20 +235,20 @@ def finish(trainable: dict, histories: list[dict], config: AdaptationConfig
            ) -> AdaptationResult:
   """The result of an adaptation from its final trainable parameters.
 
-  Raises ValueError if they are not finite, or if the update is too large for the
+  Raises DivergedError if they are not finite, or if the update is too large for the
   coder (it sends |k| < 2^30), so no stream is written from them.
   """
   from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
   if not all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(trainable)):
-    raise ValueError('adaptation produced non-finite parameters; try a smaller '
-                     'learning rate')
+    raise DivergedError('adaptation produced non-finite parameters; try a smaller '
+                        'learning rate')
   # Checked before rounding: a diverged delta / t overflows the cast to int64.
   largest = max((float(np.max(np.abs(np.asarray(d)), initial=0.0))
                  for d in jax.tree.leaves(trainable['delta'])), default=0.0)
   if config.sends_update and largest / config.prior.t >= 2.0**30:
-    raise ValueError(f'adaptation diverged: the parameter update is too large to code '
-                     f'(|delta| / t = {largest / config.prior.t:.3g} >= 2^30); try a '
-                     'smaller learning rate')
+    raise DivergedError(f'adaptation diverged: the parameter update is too large to '
+                        f'code (|delta| / t = {largest / config.prior.t:.3g} >= 2^30); '
+                        'try a smaller learning rate')
   ints = (update_coding.update_integers(trainable['delta'], config.prior.t)
           if config.sends_update else None)
   history = {k: np.concatenate([np.asarray(h[k]) for h in histories]) for k in histories[0]}
@@ -199,9 +260,10 @@ def default_steps_per_call(chunk: int) -> int:
   return 1 if jax.default_backend() == 'cpu' else chunk
 
 
-def _chunk_size(steps: int, target: int) -> int:
-  """The largest divisor of `steps` not above `target` (one compiled chunk shape)."""
-  return max(d for d in range(1, min(steps, target) + 1) if steps % d == 0)
+def chunk_size(steps: int, target: int) -> int:
+  """The largest divisor of `steps` not above `target` (at least 1): chunks of steps
+  of one size need one compiled program."""
+  return max((d for d in range(1, min(steps, target) + 1) if steps % d == 0), default=1)
 
 
 def adapt(params: dict, frames: jax.Array, rng: jax.Array,
@@ -232,16 +294,16 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   if frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
   video_pixels = int(video_pixels or np.prod(frames.shape[:3]))
-  if config.method in ('none', 'latents') or config.steps == 0:
+  if not config.method_spec.finetunes or config.steps == 0:
     trainable = _initial_trainable(params)
     return AdaptationResult(trainable['phi'], trainable['delta'], None, {})
   theta_global = {k: params[k] for k in DECODER_SIDE}
   carry = initial_carry(params, config)
   rngs = jax.random.split(rng, config.steps)
-  chunk = _chunk_size(config.steps, progress_every) if progress else config.steps
+  chunk = chunk_size(config.steps, progress_every) if progress else config.steps
   if steps_per_call is None:
     steps_per_call = default_steps_per_call(chunk)
-  per_call = _chunk_size(chunk, steps_per_call)
+  per_call = chunk_size(chunk, steps_per_call)
   pixels = jnp.float32(video_pixels)
   history = {k: np.zeros(config.steps, np.float32) for k in HISTORY_KEYS}
   done = 0
@@ -264,6 +326,7 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
       for k in HISTORY_KEYS:
         history[k][call:call + per_call] = np.asarray(metrics[k])
       done = call + per_call
+      stop_if_diverged(carry[1])
       if manager and (done % checkpoint_every < per_call or done == config.steps):
         checkpointing.save(manager, done, {'carry': carry, 'history': history,
                                            'step': np.int32(done)})

@@ -78,6 +78,9 @@ def adapt_many(params: dict, videos: Sequence[jax.Array], rngs: Sequence[jax.Arr
 
   Returns:
     One `AdaptationResult` per video, in input order.
+
+  Raises:
+    codec.DivergedError: as `adapt` does, for any video (which ends the whole call).
   """
   if len(videos) != len(rngs):
     raise ValueError(f'{len(videos)} videos but {len(rngs)} keys')
@@ -87,7 +90,7 @@ def adapt_many(params: dict, videos: Sequence[jax.Array], rngs: Sequence[jax.Arr
     if v.ndim != 4 or v.shape[-1] != 3:
       raise ValueError(f'expected frames [T, H, W, 3], got {v.shape}')
   pixels = [int(p) for p in (video_pixels or [np.prod(v.shape[:3]) for v in videos])]
-  if config.method in ('none', 'latents') or config.steps == 0:
+  if not config.method_spec.finetunes or config.steps == 0:
     return [adaptation.adapt(params, v, r, config, model_config)
             for v, r in zip(videos, rngs)]
   mesh = mesh or video_mesh()
@@ -96,9 +99,8 @@ def adapt_many(params: dict, videos: Sequence[jax.Array], rngs: Sequence[jax.Arr
   sharded = NamedSharding(mesh, PartitionSpec(VIDEO_AXIS))
   replicated = NamedSharding(mesh, PartitionSpec())
   theta_global = jax.device_put({k: params[k] for k in DECODER_SIDE}, replicated)
-  per_call = steps_per_call or adaptation.default_steps_per_call(config.steps)
-  per_call = max(d for d in range(1, min(per_call, config.steps) + 1)
-                 if config.steps % d == 0)
+  per_call = adaptation.chunk_size(
+      config.steps, steps_per_call or adaptation.default_steps_per_call(config.steps))
 
   results: list[AdaptationResult | None] = [None] * len(videos)
   batches = _buckets([v.shape for v in videos], batch_size)
@@ -119,6 +121,7 @@ def adapt_many(params: dict, videos: Sequence[jax.Array], rngs: Sequence[jax.Arr
                                  keys[:, start:start + per_call], pix,
                                  model_config=model_config, config=config)
       histories.append(metrics)
+      adaptation.stop_if_diverged(carry[1])  # any video of the batch
       if progress:
         progress(b, len(batches), start + per_call)
     trainable = jax.device_get(carry[0])

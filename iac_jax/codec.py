@@ -1,8 +1,10 @@
 """Image coding with real range-coded bitstreams.
 
-Encoder and decoder run the same jitted functions on the same inputs for every
-quantity that selects a CDF table or enters the synthesis (z_hat -> mu, sigma ->
-table indexes; y_hat -> x_hat), so the decoder's frames equal the encoder's
+The quantities that select a CDF table (z_hat -> mu, sigma -> table indexes) are
+computed by encoder and decoder alike on the host, in float64 NumPy
+(`entropy_parameters`), so that the last bits of a float cannot pick another table
+on another device or thread count; the synthesis (y_hat -> x_hat) is one jitted
+function both run on the same integers, so the decoder's frames equal the encoder's
 reconstruction exactly.
 
 Frames of any size are padded (edge replication) to a multiple of 64 and cropped
@@ -117,11 +119,16 @@ def _entropy_parameters(model: Model, z_int: np.ndarray) -> tuple[np.ndarray, np
 _MAX_LATENT = 2.0**29
 
 
+class DivergedError(ValueError):
+  """A model, or its adaptation, diverged: its parameters, update or latents are not
+  finite or too large to code. Nothing is written; a smaller learning rate helps."""
+
+
 def _check_codable(values: np.ndarray, name: str) -> None:
   if not np.all(np.abs(values) < _MAX_LATENT):  # NaN fails the comparison too
-    raise ValueError(f'cannot code the frame: its {name} latents are not finite or too '
-                     'large (>= 2^29); the model diverged (if it was adapted, use a '
-                     'smaller learning rate)')
+    raise DivergedError(f'cannot code the frame: its {name} latents are not finite or '
+                        'too large (>= 2^29); the model diverged (if it was adapted, use '
+                        'a smaller learning rate)')
 
 
 def encode_frame(model: Model, image: np.ndarray,

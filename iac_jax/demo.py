@@ -15,7 +15,7 @@ import numpy as np
 
 from iac_jax import atomic_io, codec, metrics, video
 from iac_jax.adaptation import AdaptationConfig
-from iac_jax.models import Model
+from iac_jax.models import Model, default_beta
 from iac_jax.video_codec import encode_video_detailed
 
 SAMPLES = os.path.join(os.path.dirname(__file__), 'samples')
@@ -48,7 +48,7 @@ def run_video_demo(model: Model, output_dir: str, video_path: str = SAMPLE_VIDEO
   """Codes the clip's I-frames with each method; writes bitstreams and decoded frames."""
   frames, _ = video.read_video(video_path)
   t, h, w, _ = frames.shape
-  beta = float(model.metadata.get('beta', 100.0))
+  beta = default_beta(model)
   os.makedirs(output_dir, exist_ok=True)
   stem = os.path.splitext(os.path.basename(video_path))[0]
   rows = []

@@ -55,6 +55,17 @@ class Model:
     return params_fingerprint(self.params)
 
 
+# The rate weight of `beta * bpp + MSE(255)` assumed for a model that does not record
+# its own (as `AdaptationConfig.beta` defaults to).
+DEFAULT_BETA = 100.0
+
+
+def default_beta(model: Model) -> float:
+  """The beta `model` was trained with (its metadata), else DEFAULT_BETA: what
+  adaptation uses unless told otherwise, so that it optimizes the model's own trade-off."""
+  return float(model.metadata.get('beta', DEFAULT_BETA))
+
+
 def params_fingerprint(params: Any) -> bytes:
   h = hashlib.sha256()
   for path, leaf in sorted(jax.tree_util.tree_flatten_with_path(params)[0],

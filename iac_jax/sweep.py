@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from iac_jax import atomic_io, codec, metrics
-from iac_jax.adaptation import AdaptationConfig
+from iac_jax.adaptation import AdaptationConfig, method_by_name
 from iac_jax.demo import psnr_of_frames
-from iac_jax.models import Model
+from iac_jax.models import Model, default_beta
 from iac_jax.video_codec import encode_video_detailed
 
 FIELDS = ('video', 'iframes', 'model', 'beta', 'method', 'steps', 'bpp', 'psnr_db',
@@ -28,8 +28,9 @@ def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, st
               stream_path: str | None = None) -> dict:
   """Codes uint8 frames[T, H, W, 3] (the I-frames) and measures the real bitstream,
   which is also written (atomically) to `stream_path` when given."""
-  beta = float(model.metadata.get('beta', 100.0))
-  config = AdaptationConfig(method=method, steps=steps if method != 'none' else 0,
+  beta = default_beta(model)
+  config = AdaptationConfig(method=method,
+                            steps=steps if method_by_name(method).uses_steps else 0,
                             learning_rate=learning_rate, beta=beta, crop_size=crop_size)
   enc = encode_video_detailed(model, frames, 2.0, config, seed=seed, progress=progress)
   decoded = codec.decode(enc.data, model)

@@ -19,7 +19,7 @@ import numpy as np
 
 from iac_jax import adaptation, bitstream, codec, update_coding
 from iac_jax.adaptation import AdaptationConfig
-from iac_jax.models import Model
+from iac_jax.models import Model, default_beta
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,10 +107,11 @@ def encode_adapted(model: Model, frames: np.ndarray, fps: float, config: Adaptat
 
   sections = [bitstream.Section(codec.TAG_UPDATE, update_payload)]
   recon, frame_bits = [], []
-  x = padded_input(frames) if config.method == 'latents' else None
+  optimizes_latents = config.method_spec.optimizes_latents
+  x = padded_input(frames) if optimizes_latents else None
   for i in range(t):
     latents = None
-    if config.method == 'latents':
+    if optimizes_latents:
       latents = adaptation.optimize_latents(
           adapted.params, x[i:i + 1], jax.random.fold_in(rng, i),
           model_config=model.config, steps=max(config.steps, 1),
@@ -137,7 +138,7 @@ def encode_video(model: Model, frames_uint8_thwc: np.ndarray, fps: float,
   crop_size, frames_per_step); `beta` defaults to the one the model was trained
   with (its metadata), else 100. Decode with `iac_jax.decode`.
   """
-  config_kwargs.setdefault('beta', float(model.metadata.get('beta', 100.0)))
+  config_kwargs.setdefault('beta', default_beta(model))
   config = AdaptationConfig(method=method, steps=steps, **config_kwargs)
   return encode_video_detailed(model, frames_uint8_thwc, fps, config, seed).data
 

@@ -1,11 +1,13 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import iac_jax
-from iac_jax import adaptation, update_coding, video_codec
-from iac_jax.codec import pad_to_multiple
+from iac_jax import adaptation, nonfinite_steps, update_coding, video_codec
+from iac_jax.codec import DivergedError, pad_to_multiple
 from iac_jax.hyperprior import MeanScaleHyperprior
 from tests.conftest import smooth_image
 
@@ -74,9 +76,9 @@ def test_every_method_produces_a_decodable_stream(tiny_model, method):
 
 
 def test_bad_video_inputs(tiny_model):
-  with pytest.raises(TypeError):
+  with pytest.raises(TypeError, match='expected uint8 frames, got dtype float32'):
     iac_jax.encode_video(tiny_model, _clip().astype(np.float32), 2.0)
-  with pytest.raises(ValueError):
+  with pytest.raises(ValueError, match=r'expected frames \[T, H, W, 3\]'):
     iac_jax.encode_video(tiny_model, _clip()[0], 2.0)
   with pytest.raises(ValueError, match='method'):
     iac_jax.encode_video(tiny_model, _clip(), 2.0, method='magic')
@@ -95,8 +97,7 @@ def test_chunked_adaptation_equals_one_call(tiny_model):
                        steps_per_call=1)
   assert seen == [3, 6]
   np.testing.assert_allclose(a.history['loss'], b.history['loss'], rtol=1e-4)
-  for p, q in zip(jax.tree.leaves(a.delta), jax.tree.leaves(b.delta)):
-    np.testing.assert_allclose(p, q, atol=1e-6)
+  jax.tree.map(functools.partial(np.testing.assert_allclose, atol=1e-6), a.delta, b.delta)
 
 
 class _Killed(Exception):
@@ -120,11 +121,10 @@ def test_adaptation_killed_and_resumed_equals_an_uninterrupted_run(tiny_model, t
     adaptation.adapt(*args, progress=die_at_4, progress_every=2, checkpoint_dir=ckpt,
                      checkpoint_every=2)
   resumed = adaptation.adapt(*args, checkpoint_dir=ckpt, checkpoint_every=2)
-  for a, b in zip(jax.tree.leaves(straight.update_ints), jax.tree.leaves(resumed.update_ints)):
-    np.testing.assert_array_equal(a, b)
-  for a, b in zip(jax.tree.leaves(straight.encoder_params),
-                  jax.tree.leaves(resumed.encoder_params)):
-    np.testing.assert_array_equal(a, b)
+  assert jax.tree.leaves(straight.update_ints)
+  jax.tree.map(np.testing.assert_array_equal, straight.update_ints, resumed.update_ints)
+  jax.tree.map(np.testing.assert_array_equal, straight.encoder_params,
+               resumed.encoder_params)
   np.testing.assert_array_equal(straight.history['loss'], resumed.history['loss'])
   # The directory belongs to this run: another run refuses it.
   other = adaptation.AdaptationConfig(method='full', steps=8, learning_rate=1e-3)
@@ -139,13 +139,23 @@ def test_steps_with_non_finite_loss_are_skipped_and_never_reach_the_stream(tiny_
   result = adaptation.adapt(tiny_model.params, frames, jax.random.PRNGKey(0), config,
                             tiny_model.config)
   assert np.isnan(result.history['loss']).all()
-  assert all(np.all(k == 0) for k in jax.tree.leaves(result.update_ints))
-  for a, b in zip(jax.tree.leaves(result.encoder_params),
-                  jax.tree.leaves({k: tiny_model.params[k] for k in ('g_a', 'h_a')})):
-    np.testing.assert_array_equal(a, b)
+  nothing_sent = jax.tree.map(lambda p: np.zeros(np.shape(p)),
+                              update_coding.decoder_side(tiny_model.params))
+  jax.tree.map(np.testing.assert_array_equal, result.update_ints, nothing_sent)
+  jax.tree.map(np.testing.assert_array_equal, result.encoder_params,
+               {k: tiny_model.params[k] for k in ('g_a', 'h_a')})
   broken = {'phi': {'w': np.array([np.nan])}, 'delta': {'w': np.zeros(1)}}
-  with pytest.raises(ValueError, match='non-finite'):
+  with pytest.raises(DivergedError, match='non-finite parameters'):
     adaptation.finish(broken, [result.history], config)
+
+
+def test_a_long_run_of_non_finite_steps_stops_the_adaptation(tiny_model):
+  frames = jnp.full((1, 64, 64, 3), jnp.nan, jnp.float32)
+  limit = nonfinite_steps.MAX_CONSECUTIVE
+  config = adaptation.AdaptationConfig(method='full', steps=limit + 5, frames_per_step=1)
+  with pytest.raises(DivergedError, match=f'the last {limit} steps had a non-finite loss'):
+    adaptation.adapt(tiny_model.params, frames, jax.random.PRNGKey(0), config,
+                     tiny_model.config, steps_per_call=1)
 
 
 def test_encode_video_adapts_with_the_models_own_beta(tiny_model):
@@ -157,3 +167,19 @@ def test_encode_video_adapts_with_the_models_own_beta(tiny_model):
   default = encode()
   assert default == encode(beta=3.0)
   assert default != encode(beta=300.0)
+
+
+def test_chunk_size_is_the_largest_divisor_not_above_the_target():
+  assert [adaptation.chunk_size(12, t) for t in (0, 1, 5, 6, 12, 50)] == [1, 1, 4, 6, 12, 12]
+  assert adaptation.chunk_size(7, 3) == 1  # a prime: one step at a time
+
+
+def test_methods_are_described_once_and_looked_up_by_name():
+  assert adaptation.METHODS == tuple(adaptation.METHOD_TABLE)
+  full = adaptation.AdaptationConfig(method='full').method_spec
+  assert full.sends_update and full.with_model_rate and full.quantize and full.finetunes
+  assert not adaptation.method_by_name('encoder').sends_update
+  assert not adaptation.method_by_name('full-no-qat').quantize
+  assert not adaptation.method_by_name('none').uses_steps
+  with pytest.raises(ValueError, match=r"unknown method 'magic'; choose from \('none'"):
+    adaptation.method_by_name('magic')
