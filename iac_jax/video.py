@@ -11,13 +11,16 @@ BT.601 limited range). 4:2:0 chroma is upsampled by sample repetition; output y4
 4:4:4 so that writing adds no chroma subsampling loss.
 
 I-frames: a video at `fps` frames per second is sampled at `iframe_fps` (2 by
-default, as in the paper): frame indices round(k * fps / iframe_fps).
+default, as in the paper): frame indices round(k * fps / iframe_fps). The readers
+keep only those while reading, so a long video costs the memory of its I-frames.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -53,16 +56,37 @@ def rgb_to_yuv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   return tuple(np.clip(np.round(p), 0, 255).astype(np.uint8) for p in (y, u, v))
 
 
-def iframe_indices(num_frames: int, fps: float, iframe_fps: float = 2.0) -> list[int]:
-  """Indices of the frames sampled at `iframe_fps` from a video at `fps`."""
+def _iframe_stream(fps: float, iframe_fps: float | None) -> Iterator[int]:
+  """The increasing indices of the frames sampled at `iframe_fps` from a video at
+  `fps`, without end (every index when `iframe_fps` is None)."""
+  if iframe_fps is None:
+    return itertools.count()
   if fps <= 0 or iframe_fps <= 0:
     raise VideoError(f'invalid frame rates: video {fps}, I-frames {iframe_fps}')
-  step = max(fps / iframe_fps, 1.0)
-  out, k = [], 0
-  while round(k * step) < num_frames:
-    out.append(round(k * step))
-    k += 1
-  return out
+  step = max(fps / iframe_fps, 1.0)  # > 1 apart, so the rounded indices increase
+  return (round(k * step) for k in itertools.count())
+
+
+def iframe_indices(num_frames: int, fps: float, iframe_fps: float = 2.0) -> list[int]:
+  """Indices of the frames sampled at `iframe_fps` from a video at `fps`."""
+  return list(itertools.takewhile(lambda i: i < num_frames, _iframe_stream(fps, iframe_fps)))
+
+
+class _Sampler:
+  """Keeps, of the frames seen one at a time, those at the I-frame indices."""
+
+  def __init__(self, fps: float, iframe_fps: float | None):
+    self._wanted = _iframe_stream(fps, iframe_fps)
+    self._next = next(self._wanted)
+    self.seen = 0
+
+  def wants_next(self) -> bool:
+    """Whether the next frame is an I-frame; call once per frame, in order."""
+    keep = self.seen == self._next
+    if keep:
+      self._next = next(self._wanted)
+    self.seen += 1
+    return keep
 
 
 def upsample_chroma(plane: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -103,7 +127,8 @@ def read_y4m(path: str, iframe_fps: float | None = 2.0) -> tuple[np.ndarray, flo
     frame_bytes = w * h + 2 * cw * ch
     body_start = f.tell()
     size = os.path.getsize(path) - body_start
-    frames_raw = []
+    sampler = _Sampler(header['fps'], iframe_fps)
+    frames = []  # only the I-frames, as RGB: the others are read and dropped
     while True:
       marker = f.readline(1024)
       if not marker:
@@ -113,22 +138,18 @@ def read_y4m(path: str, iframe_fps: float | None = 2.0) -> tuple[np.ndarray, flo
       data = f.read(frame_bytes)
       if len(data) != frame_bytes:
         raise VideoError(f'truncated y4m file {path}')
-      frames_raw.append(data)
-      if len(frames_raw) > size // max(frame_bytes, 1) + 1:
+      if sampler.seen >= size // max(frame_bytes, 1) + 1:
         raise VideoError(f'corrupt y4m file {path}')
-  if not frames_raw:
+      if sampler.wants_next():
+        buf = np.frombuffer(data, np.uint8)
+        y = buf[:w * h].reshape(h, w)
+        u = buf[w * h:w * h + cw * ch].reshape(ch, cw)
+        v = buf[w * h + cw * ch:].reshape(ch, cw)
+        if header['chroma'] == '420':
+          u, v = upsample_chroma(u, h, w), upsample_chroma(v, h, w)
+        frames.append(yuv_to_rgb(y, u, v))
+  if not frames:
     raise VideoError(f'video {path} has no frames')
-  keep = (range(len(frames_raw)) if iframe_fps is None else
-          iframe_indices(len(frames_raw), header['fps'], iframe_fps))
-  frames = []
-  for i in keep:
-    buf = np.frombuffer(frames_raw[i], np.uint8)
-    y = buf[:w * h].reshape(h, w)
-    u = buf[w * h:w * h + cw * ch].reshape(ch, cw)
-    v = buf[w * h + cw * ch:].reshape(ch, cw)
-    if header['chroma'] == '420':
-      u, v = upsample_chroma(u, h, w), upsample_chroma(v, h, w)
-    frames.append(yuv_to_rgb(y, u, v))
   return np.stack(frames), header['fps']
 
 
@@ -144,25 +165,25 @@ def read_av(path: str, iframe_fps: float | None = 2.0) -> tuple[np.ndarray, floa
         raise VideoError(f'{path} has no video stream')
       stream = container.streams.video[0]
       fps = float(stream.average_rate or stream.guessed_rate or 0)
-      planes = []
+      if fps <= 0:
+        raise VideoError(f'video {path} has no frame rate')
+      sampler = _Sampler(fps, iframe_fps)
+      frames = []  # only the I-frames, as RGB: the others are decoded and dropped
       for frame in container.decode(stream):
         if frame.format.name != 'yuv420p':
           raise VideoError(f'unsupported pixel format {frame.format.name} in {path}: only '
                            '8-bit yuv420p is read')
-        planes.append(frame.to_ndarray())  # [H * 3/2, W]
+        if sampler.wants_next():
+          p = frame.to_ndarray()  # [H * 3/2, W]
+          h, w = p.shape[0] * 2 // 3, p.shape[1]
+          u = p[h:h + h // 4].reshape(h // 2, w // 2)
+          v = p[h + h // 4:].reshape(h // 2, w // 2)
+          frames.append(yuv_to_rgb(p[:h], upsample_chroma(u, h, w),
+                                   upsample_chroma(v, h, w)))
   except av.error.FFmpegError as e:
     raise VideoError(f'cannot read video {path}: {e}') from None
-  if not planes or fps <= 0:
-    raise VideoError(f'video {path} has no frames or no frame rate')
-  keep = range(len(planes)) if iframe_fps is None else iframe_indices(len(planes), fps,
-                                                                      iframe_fps)
-  frames = []
-  for i in keep:
-    p = planes[i]
-    h, w = p.shape[0] * 2 // 3, p.shape[1]
-    u = p[h:h + h // 4].reshape(h // 2, w // 2)
-    v = p[h + h // 4:].reshape(h // 2, w // 2)
-    frames.append(yuv_to_rgb(p[:h], upsample_chroma(u, h, w), upsample_chroma(v, h, w)))
+  if not frames:
+    raise VideoError(f'video {path} has no frames')
   return np.stack(frames), fps
 
 

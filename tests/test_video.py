@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ def test_iframe_indices_follow_the_real_frame_rate():
   assert video.iframe_indices(132, 25.0, 2.0) == [0, 12, 25, 38, 50, 62, 75, 88, 100, 112,
                                                   125]
   assert video.iframe_indices(3, 1.0, 2.0) == [0, 1, 2]  # never more than every frame
-  with pytest.raises(video.VideoError):
+  with pytest.raises(video.VideoError, match='invalid frame rates: video 0.0'):
     video.iframe_indices(10, 0.0)
 
 
@@ -74,3 +76,40 @@ def test_bad_videos_give_clear_errors(tmp_path):
   garbage_mp4.write_bytes(b'\x00' * 100)
   with pytest.raises(video.VideoError):
     video.read_video(str(garbage_mp4))
+
+
+def test_only_the_iframes_are_held_in_memory_while_reading(tmp_path):
+  # 1500 frames at 100 fps (15 s): 30 I-frames at 2 per second. The file's 2.3 MB of
+  # frames must not all be in memory at once; the 30 I-frames are 92 KB as RGB.
+  rng = np.random.default_rng(0)
+  w, h, count = 32, 32, 1500
+  chroma = np.full((h // 2, w // 2), 128, np.uint8)
+  path = tmp_path / 'long.y4m'
+  _write_y4m_420(path, ((rng.integers(16, 236, (h, w), dtype=np.uint8), chroma, chroma)
+                        for _ in range(count)), w, h, fps='100:1')
+  tracemalloc.start()
+  try:
+    iframes, fps = video.read_video(str(path))
+    _, peak_bytes = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  assert iframes.shape == (30, h, w, 3) and fps == 100.0
+  assert peak_bytes < 1 << 20 < path.stat().st_size
+  every_frame, _ = video.read_video(str(path), iframe_fps=None)
+  np.testing.assert_array_equal(iframes, every_frame[video.iframe_indices(count, fps)])
+
+
+def test_av_videos_keep_the_same_iframes_as_when_every_frame_is_read(tmp_path):
+  av = pytest.importorskip('av')
+  path = tmp_path / 'clip.mp4'
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width, stream.height, stream.pix_fmt = 32, 32, 'yuv420p'
+    for t in range(30):
+      image = av.VideoFrame.from_ndarray(smooth_image(32, 32, seed=t), format='rgb24')
+      container.mux(stream.encode(image))
+    container.mux(stream.encode())
+  iframes, fps = video.read_video(str(path))
+  every_frame, _ = video.read_video(str(path), iframe_fps=None)
+  assert fps == 25.0 and len(every_frame) == 30 and len(iframes) == 3  # frames 0, 12, 25
+  np.testing.assert_array_equal(iframes, every_frame[[0, 12, 25]])
