@@ -16,7 +16,7 @@ def test_quantized_cdf_is_valid_and_deterministic():
   assert cdf[0] == 0 and cdf[-1] == 1 << 16
   assert np.all(np.diff(cdf) >= 1)  # every symbol, even a tiny one, stays codable
   np.testing.assert_array_equal(cdf, pmf_to_quantized_cdf(pmf.copy(), 16))
-  with pytest.raises(ValueError):
+  with pytest.raises(ValueError, match='pmf must be a finite, non-empty vector'):
     pmf_to_quantized_cdf(np.array([np.nan, 1.0]), 16)
 
 

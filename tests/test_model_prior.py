@@ -34,7 +34,7 @@ def test_table_code_lengths_are_close_to_the_prior():
 
 
 def test_invalid_priors_are_rejected():
-  with pytest.raises(ValueError):
+  with pytest.raises(ValueError, match=r'invalid model prior ModelPrior\(t=0.0'):
     ModelPrior(t=0.0)
-  with pytest.raises(ValueError):
+  with pytest.raises(ValueError, match=r'table_radius must be in \[1, 30000\]'):
     ModelPrior(table_radius=0)

@@ -52,5 +52,5 @@ def test_empty_input():
 
 def test_bad_index_is_rejected():
   tables = tables_from_pmfs([np.array([1.0])], [0])
-  with pytest.raises(ValueError):
+  with pytest.raises(ValueError, match='table index out of range'):
     range_coding.encode(np.zeros(2, np.int64), np.array([0, 1], np.int32), tables)

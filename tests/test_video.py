@@ -67,14 +67,14 @@ def test_bad_videos_give_clear_errors(tmp_path):
     video.read_video(str(truncated))
   not_y4m = tmp_path / 'x.y4m'
   not_y4m.write_bytes(b'hello')
-  with pytest.raises(video.VideoError):
+  with pytest.raises(video.VideoError, match='not a YUV4MPEG2 file'):
     video.read_video(str(not_y4m))
   (tmp_path / 'a.txt').write_text('x')
   with pytest.raises(video.VideoError, match='unsupported video'):
     video.read_video(str(tmp_path / 'a.txt'))
   garbage_mp4 = tmp_path / 'g.mp4'
   garbage_mp4.write_bytes(b'\x00' * 100)
-  with pytest.raises(video.VideoError):
+  with pytest.raises(video.VideoError, match='cannot read video .*g.mp4: .*Invalid data'):
     video.read_video(str(garbage_mp4))
 
 
