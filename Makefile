@@ -5,7 +5,7 @@ SHARED ?= ../shared
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean results train
+.PHONY: demo test lint clean results train accelerator-smoke accelerator-pack
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -42,8 +42,36 @@ results: $(STAMP)
 	$(VENV)/bin/python experiments/plot_rd.py --results_dir=results/adaptation \
 	  --stream=results/adaptation/streams/bigbuckbunny.11.small-beta100.full.iac
 
+# The accelerator lane (benchmarks/accelerator_run.py): a Python 3.12 venv with the
+# newest JAX, Flax, Optax, Orbax and NumPy 2 and no TensorFlow, as on the GPU machine.
+# accelerator-smoke runs the prepared run at tiny sizes there, then ingests it with the
+# pinned stack; its last line is "accelerator smoke: ok" only if the frames it coded
+# decode bit-exactly.
+ACCEL_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
+ACCEL_VENV := .venv-accel
+ACCEL_STAMP := $(ACCEL_VENV)/.installed
+
+$(ACCEL_STAMP):
+	@$(ACCEL_PYTHON) --version >/dev/null 2>&1 || { echo "need Python 3.12 (make ACCEL_PYTHON=/path/to/python3.12 ...)"; exit 1; }
+	test -x $(ACCEL_VENV)/bin/python || $(ACCEL_PYTHON) -m venv $(ACCEL_VENV)
+	$(ACCEL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ACCEL_VENV)/bin/python -m pip install --quiet --upgrade jax flax optax orbax-checkpoint numpy scipy pillow absl-py msgpack pytest
+	touch $(ACCEL_STAMP)
+
+accelerator-smoke: $(STAMP) $(ACCEL_STAMP)
+	rm -rf runs/accelerator-smoke
+	$(ACCEL_VENV)/bin/python benchmarks/accelerator_run.py --smoke --out=runs/accelerator-smoke
+	$(VENV)/bin/python benchmarks/accelerator_ingest.py --results=runs/accelerator-smoke
+	@echo "accelerator smoke: ok"
+
+# The training photos, for `carry` to take to the GPU machine (README, "Running on a GPU").
+accelerator-pack:
+	mkdir -p .accel/train_images
+	cp $(SHARED)/data/train_images/*.png .accel/train_images/
+	du -sh .accel
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check iac_jax experiments tests benchmarks
 
 clean:
-	rm -rf $(VENV) demo_output
+	rm -rf $(VENV) $(ACCEL_VENV) demo_output

@@ -30,22 +30,16 @@ from iac_jax import codec, entropy_parameters, models
 from iac_jax.entropy_models import gaussian
 from iac_jax.hyperprior import MeanScaleHyperprior
 
-_MODEL = flags.DEFINE_string('model', models.DEFAULT_MODEL, 'Model.')
-_OUT = flags.DEFINE_string('out', None, 'Write this machine\'s indexes here (.npz).')
-_Z_FROM = flags.DEFINE_string('z_from', None, 'Use the rounded z of this earlier --out file '
-                              '(as a decoder would) instead of computing it here.')
-_COMPARE = flags.DEFINE_list('compare', None, 'Two .npz files to compare.')
-_SYNTHETIC = flags.DEFINE_integer('synthetic', 8, 'Synthetic 512x512 frames.')
 
-
-def _inputs() -> dict[str, np.ndarray]:
+def inputs(synthetic: int = 8) -> dict[str, np.ndarray]:
+  """The sample photo and `synthetic` noisy 512x512 frames (no video reader needed)."""
   here = os.path.dirname(os.path.abspath(__file__))
   path = os.path.join(here, '..', 'iac_jax', 'samples', 'rocket.png')
   with Image.open(path) as im:
     out = {'rocket': np.asarray(im.convert('RGB'))}
   rng = np.random.default_rng(0)
   yy, xx = np.mgrid[0:512, 0:512] / 512.0
-  for i in range(_SYNTHETIC.value):
+  for i in range(synthetic):
     f = rng.uniform(2, 20, 3)
     base = np.stack([np.sin(f[0] * xx + i), np.cos(f[1] * yy), np.sin(f[2] * (xx + yy))], -1)
     noise = rng.normal(0, 8 + 4 * i, (512, 512, 3))
@@ -53,37 +47,36 @@ def _inputs() -> dict[str, np.ndarray]:
   return out
 
 
-def _compare(a_path: str, b_path: str):
+def compare(a_path: str, b_path: str) -> dict:
+  """Prints, and returns, how many indexes of each path differ between two files."""
   a, b = np.load(a_path), np.load(b_path)
-  total = flips = 0
   print(f'machines: {a["device"]} vs {b["device"]}')
+  out = {'machines': [str(a['device']), str(b['device'])]}
   for path in ('index32', 'index64'):
     total = flips = 0
     for key in sorted(k for k in a.files if k.endswith('/' + path)):
+      if key not in b.files or a[key].shape != b[key].shape:
+        raise ValueError(f'{b_path} has no {key} of shape {a[key].shape}')
       diff = int(np.sum(a[key] != b[key]))
       total += a[key].size
       flips += diff
       print(f'  {key:22s} {diff:8d} of {a[key].size:9d} differ')
     print(f'{path}: {flips} of {total} scale indexes differ ({flips / max(total, 1):.2e})')
+    out[path] = {'differ': flips, 'total': total}
+  return out
 
 
-def main(argv):
-  del argv
-  if _COMPARE.value:
-    if len(_COMPARE.value) != 2:
-      raise app.UsageError('--compare takes two files')
-    _compare(*_COMPARE.value)
-    return
-  if not _OUT.value:
-    raise app.UsageError('give --out or --compare')
-  model = models.load_model(_MODEL.value)
-  earlier = np.load(_Z_FROM.value) if _Z_FROM.value else None
+def machine_indexes(model, z_from: str | None = None, synthetic: int = 8) -> dict:
+  """This machine's z and both paths' scale indexes for every input, as saved by --out.
+
+  With `z_from` (an earlier file), its rounded z is used, as a decoder would."""
+  earlier = np.load(z_from) if z_from else None
   module = MeanScaleHyperprior(model.config)
   hyper_synthesis = jax.jit(lambda p, z: module.apply({'params': p}, z,
                                                       method='hyper_synthesis'))
   saved = {'device': np.asarray(f'{jax.default_backend()} {jax.devices()[0].device_kind} '
                                 f'jax {jax.__version__}')}
-  for name, image in _inputs().items():
+  for name, image in inputs(synthetic).items():
     if earlier is not None:
       z = earlier[f'{name}/z']
     else:
@@ -96,9 +89,29 @@ def main(argv):
     saved[f'{name}/z'] = z
     saved[f'{name}/index32'] = gaussian.scale_indexes(np.asarray(sigma)).astype(np.int16)
     saved[f'{name}/index64'] = entropy_parameters.scale_indexes(sigma64).astype(np.int16)
+  return saved
+
+
+def main(argv):
+  del argv
+  if _COMPARE.value:
+    if len(_COMPARE.value) != 2:
+      raise app.UsageError('give --compare two files')
+    compare(*_COMPARE.value)
+    return
+  if not _OUT.value:
+    raise app.UsageError('give --out or --compare')
+  saved = machine_indexes(models.load_model(_MODEL.value), _Z_FROM.value, _SYNTHETIC.value)
   np.savez_compressed(_OUT.value, **saved)
   print(f'wrote {_OUT.value}: {(len(saved) - 1) // 3} inputs on {saved["device"]}')
 
 
 if __name__ == '__main__':
+  # Flags only when run as a script: `accelerator_run.py` imports this module.
+  _MODEL = flags.DEFINE_string('model', models.DEFAULT_MODEL, 'Model.')
+  _OUT = flags.DEFINE_string('out', None, 'Write this machine\'s indexes here (.npz).')
+  _Z_FROM = flags.DEFINE_string('z_from', None, 'Use the rounded z of this earlier --out file '
+                                '(as a decoder would) instead of computing it here.')
+  _COMPARE = flags.DEFINE_list('compare', None, 'Two .npz files to compare.')
+  _SYNTHETIC = flags.DEFINE_integer('synthetic', 8, 'Synthetic 512x512 frames.')
   app.run(main)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from iac_jax import atomic_io, evaluation, image_io, models, training
+from iac_jax import atomic_io, evaluation, image_io, models, range_coding, training
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,15 @@ def _read_json(path: str) -> dict:
 
 def _write_json(path: str, record: dict):
   atomic_io.write_bytes(path, (json.dumps(record, indent=2, sort_keys=True) + '\n').encode())
+
+
+def _hardware() -> str:
+  """Where this run trained: the CPU core count, or the accelerator's kind."""
+  if jax.default_backend() == 'cpu':
+    return f'{os.cpu_count()} CPU cores (cpu), jax {jax.__version__}'
+  device = jax.devices()[0]
+  return (f'{jax.device_count()} x {device.device_kind} ({jax.default_backend()}; CPU hours '
+          f'count the host process), jax {jax.__version__}')
 
 
 def starting_models(cfg: CampaignConfig, weights_dir: str) -> list[models.Model]:
@@ -153,7 +162,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
     for model in trained:
       b = base['models'][model.name]
       for image_name, image in held.items():
-        result = evaluation.evaluate_image(model, image, real=True)
+        result = evaluation.evaluate_image(model, image, real=range_coding.available())
         record = {'model': model.name, 'image': image_name, 'branch': branch,
                   'long_side': cfg.eval_long_side,
                   'cumulative_steps': int(b['cumulative_steps'] or 0) + model.metadata['steps'],
@@ -163,8 +172,10 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
                      for k, v in result.items()}}
         with open(curve_path, 'a') as f:
           f.write(json.dumps(record) + '\n')
-        log.info('%s %s step %d: %.4f bpp %.2f dB', branch, model.name,
-                 record['cumulative_steps'], result['bpp_real'], result['psnr_db'])
+        log.info('%s %s step %d: %.4f bpp%s %.2f dB', branch, model.name,
+                 record['cumulative_steps'], result.get('bpp_real', result['bpp_eval_estimate']),
+                 '' if 'bpp_real' in result else ' (estimated: no range coder here)',
+                 result['psnr_db'])
 
   def on_save(trained: list[models.Model]):
     step = trained[0].metadata['steps']
@@ -187,7 +198,8 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   run_line = (f'{time.strftime("%Y-%m-%d")}: {start} constant steps at '
               f'{cfg.learning_rate:g} (warm-up {cfg.warmup_steps}) + {cfg.decay_steps} '
               f'decay steps to {cfg.final_learning_rate:g}; batch {cfg.batch_size}, crops '
-              f'{cfg.crop_size}, scale augmentation down to {cfg.min_scale:g}')
+              f'{cfg.crop_size}, scale augmentation down to {cfg.min_scale:g}; '
+              f'{_hardware()}, {(time.time() - start_time) / 60:.1f} wall minutes')
   out = []
   for i, model in enumerate(trained):
     b = base['models'][model.name]
@@ -202,7 +214,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
         cumulative_cpu_hours=round(float(b['cumulative_cpu_hours'] or 0) + float(
             snapshot_state['cpu_seconds']) / 3600, 3),
         history=list(base['history'].get(model.name, [])) + [run_line],
-        hardware=f'{os.cpu_count()} CPU cores ({jax.default_backend()}), jax {jax.__version__}',
+        hardware=_hardware(),
         training='iac_jax.campaign (make train): constant learning rate, cosine-decayed '
                  'snapshot; all betas vmapped on the same batches')
     meta['steps'] = meta['cumulative_steps']

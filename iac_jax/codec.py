@@ -13,6 +13,7 @@ back after decoding.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Sequence
@@ -131,11 +132,27 @@ def _check_codable(values: np.ndarray, name: str) -> None:
                         'a smaller learning rate)')
 
 
-def encode_frame(model: Model, image: np.ndarray,
-                 latents: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> tuple[list[bitstream.Section], np.ndarray]:
-  """Codes one uint8[H, W, 3] frame; returns its (z, y) sections and the decoder's
-  reconstruction uint8[H, W, 3]. `latents` (y, z) replace the analysis output
+@dataclasses.dataclass(frozen=True)
+class FrameSymbols:
+  """What the range coder sends for one frame, and what the decoder will output.
+
+  Attributes:
+    z_int: int64[1, h/64, w/64, M'] hyper-latents, rounded around the z medians.
+    y_int: int64[1, h/16, w/16, M] latents, rounded around their predicted means.
+    y_indexes: int32, the scale-table index of each latent of y (host float64 path).
+    reconstruction: uint8[H, W, 3], the synthesis of the dequantized y.
+  """
+
+  z_int: np.ndarray
+  y_int: np.ndarray
+  y_indexes: np.ndarray
+  reconstruction: np.ndarray
+
+
+def frame_symbols(model: Model, image: np.ndarray,
+                  latents: tuple[np.ndarray, np.ndarray] | None = None) -> FrameSymbols:
+  """The integers one uint8[H, W, 3] frame is coded as, with no range coder involved
+  (runs where TensorFlow does not). `latents` (y, z) replace the analysis output
   (latent optimization)."""
   height, width, _ = image.shape
   if latents is None:
@@ -147,16 +164,31 @@ def encode_frame(model: Model, image: np.ndarray,
   _check_codable(z, 'z')
   z_int = np.round(z - np.asarray(model.params['z_prior']['medians'], np.float32)
                    ).astype(np.int64)
-  z_bytes = range_coding.encode(z_int, _z_indexes(z_int.shape), _z_tables(model))
   mu, sigma = _entropy_parameters(model, z_int)
   y_residual = np.asarray(y) - mu
   _check_codable(y_residual, 'y')
   y_int = np.round(y_residual).astype(np.int64)
-  y_bytes = range_coding.encode(y_int, entropy_parameters.scale_indexes(sigma),
-                                _gaussian_tables())
   x_hat = _synthesis(model.config, model.params, y_int.astype(np.float32) + mu)
-  sections = [bitstream.Section(TAG_Z, z_bytes), bitstream.Section(TAG_Y, y_bytes)]
-  return sections, to_uint8(x_hat, height, width)
+  return FrameSymbols(z_int, y_int, entropy_parameters.scale_indexes(sigma),
+                      to_uint8(x_hat, height, width))
+
+
+def code_symbols(model: Model, symbols: FrameSymbols) -> list[bitstream.Section]:
+  """Range-codes a frame's z and y integers into its two sections."""
+  z_bytes = range_coding.encode(symbols.z_int, _z_indexes(symbols.z_int.shape),
+                                _z_tables(model))
+  y_bytes = range_coding.encode(symbols.y_int, symbols.y_indexes, _gaussian_tables())
+  return [bitstream.Section(TAG_Z, z_bytes), bitstream.Section(TAG_Y, y_bytes)]
+
+
+def encode_frame(model: Model, image: np.ndarray,
+                 latents: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[list[bitstream.Section], np.ndarray]:
+  """Codes one uint8[H, W, 3] frame; returns its (z, y) sections and the decoder's
+  reconstruction uint8[H, W, 3]. `latents` (y, z) replace the analysis output
+  (latent optimization)."""
+  symbols = frame_symbols(model, image, latents)
+  return code_symbols(model, symbols), symbols.reconstruction
 
 
 def _decode_ints(payload: bytes, indexes: np.ndarray, tables: CdfTables,

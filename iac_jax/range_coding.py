@@ -9,6 +9,7 @@ outside a table's range are sent with the escape symbol and an Elias gamma code
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 
 import numpy as np
@@ -18,6 +19,11 @@ from iac_jax.entropy_models.tables import CdfTables
 
 class RangeCodingError(ValueError):
   """The coded stream does not decode under the given tables."""
+
+
+def available() -> bool:
+  """Whether the coder ops are installed (checked without importing TensorFlow)."""
+  return importlib.util.find_spec('tensorflow_compression_ops') is not None
 
 
 @functools.cache

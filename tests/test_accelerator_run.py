@@ -1,0 +1,102 @@
+"""The prepared accelerator run, at smoke sizes on this CPU, and its ingest step.
+
+What the GPU machine returns must check out on the CPU machine: the frames it
+adapted and quantized decode bit-exactly here, and a result that does not match the
+model it names is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUN = os.path.join(ROOT, 'benchmarks', 'accelerator_run.py')
+INGEST = os.path.join(ROOT, 'benchmarks', 'accelerator_ingest.py')
+
+
+def _python(script: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+  return subprocess.run([sys.executable, script, *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope='module')
+def smoke_results(tmp_path_factory) -> str:
+  out = str(tmp_path_factory.mktemp('accelerator') / 'out')
+  proc = _python(RUN, '--smoke', f'--out={out}', '--parts=env,flips,adapt')
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  return out
+
+
+def test_smoke_run_writes_every_part(smoke_results):
+  with open(os.path.join(smoke_results, 'results.json')) as f:
+    results = json.load(f)
+  assert results['smoke'] and set(results['parts']) == {'env', 'flips', 'adapt'}
+  assert not [p for p, r in results['parts'].items() if 'error' in r]
+  assert results['parts']['env']['num_devices'] >= 1
+  adapt = np.load(os.path.join(smoke_results, 'adapt.npz'))
+  assert adapt['frames'].dtype == np.uint8 and adapt['frames'].shape[0] == 2
+  # The smoke's large learning rate moves the update off zero: integers get coded.
+  assert results['parts']['adapt']['nonzero_update'] > 0
+
+
+def test_ingest_decodes_the_returned_frames_bit_exactly(smoke_results, tmp_path):
+  readme = tmp_path / 'README.md'
+  readme.write_text('# Benchmarks\n')
+  proc = _python(INGEST, f'--results={smoke_results}', f'--readme={readme}')
+  assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+  assert proc.stdout.strip().splitlines()[-1].startswith('accelerator ingest: bit-exact (')
+  text = readme.read_text()
+  assert '**bit-exact**' in text and 'Scale-index flips, index64: 0 of' in text
+  # A second ingest replaces its section instead of appending another.
+  assert _python(INGEST, f'--results={smoke_results}', f'--readme={readme}').returncode == 0
+  assert readme.read_text().count('accelerator-run:begin') == 1
+
+
+def _tampered(smoke_results: str, tmp_path, change) -> str:
+  bad = str(tmp_path / 'bad')
+  shutil.copytree(smoke_results, bad)
+  arrays = dict(np.load(os.path.join(bad, 'adapt.npz')))
+  change(arrays)
+  np.savez_compressed(os.path.join(bad, 'adapt.npz'), **arrays)
+  return bad
+
+
+def test_ingest_refuses_an_update_for_other_weights(smoke_results, tmp_path):
+  def other_fingerprint(arrays):
+    meta = json.loads(str(arrays['meta']))
+    meta['fingerprint'] = '00' * 8
+    arrays['meta'] = np.asarray(json.dumps(meta))
+
+  proc = _python(INGEST, f'--results={_tampered(smoke_results, tmp_path, other_fingerprint)}')
+  assert proc.returncode != 0
+  assert 'fingerprint 0000000000000000' in proc.stderr
+  assert 'check out the commit the run was made from' in proc.stderr
+
+
+def test_ingest_refuses_an_update_of_the_wrong_shape(smoke_results, tmp_path):
+  def wrong_shape(arrays):
+    key = min(k for k in arrays if k.startswith('update['))
+    arrays[key] = arrays[key].ravel()[:-1]
+
+  proc = _python(INGEST, f'--results={_tampered(smoke_results, tmp_path, wrong_shape)}')
+  assert proc.returncode != 0
+  assert 'accelerator ingest: the update: update[' in proc.stderr and 'has shape' in proc.stderr
+
+
+def test_a_failing_part_does_not_stop_the_others(tmp_path):
+  out = str(tmp_path / 'out')
+  proc = _python(RUN, '--smoke', f'--out={out}', '--parts=flips,env',
+                 '--model=no-such-model')
+  assert proc.returncode == 1  # --smoke is strict
+  with open(os.path.join(out, 'results.json')) as f:
+    parts = json.load(f)['parts']
+  assert 'no-such-model' in parts['flips']['error']
+  assert 'error' not in parts['env'] and parts['env']['num_devices'] >= 1
+  assert not os.path.exists(os.path.join(out, 'flips.npz'))
