@@ -6,7 +6,8 @@ Public API:
   encode_video(model, frames_uint8_thwc, fps, method='full', steps=...) -> bytes
   AdaptationConfig, ModelPrior: the adaptation settings and the update's prior
   adapt_many(params, videos, rngs, config, model_config, ...) -> [AdaptationResult]
-  decode(data, model=None) -> uint8[T, H, W, 3]
+  decode(data, model=None) -> uint8[T, H, W, 3]; a stream declaring more output than
+    bitstream.MAX_OUTPUT_PIXELS is refused unless max_output_pixels= allows it
   import_compressai(checkpoint, output) -> Model: a CompressAI mbt2018-mean checkpoint
     as MODEL.msgpack + MODEL.json; load_compressai(checkpoint) -> Model, in memory
   BitstreamError: raised for every malformed bitstream.

@@ -11,7 +11,12 @@ Layout (integers big-endian):
 
 The file ends exactly after the last section. Every declared size is checked
 against hard limits and against the bytes actually present before anything is
-allocated from it, and every failure raises `BitstreamError`.
+allocated from it, and every failure raises `BitstreamError`. The output a stream
+declares is not bounded by its bytes (a few dozen bytes of range-coded zeros can
+declare a full-size frame), so a decoder also refuses, by default, a stream whose
+output exceeds `MAX_OUTPUT_PIXELS`; a caller who wants more says so
+(`unpack(..., max_output_pixels=...)`, `codec.decode`, `iac-jax decode
+--max_output_pixels`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ KIND_VIDEO = 1
 MAX_SIDE = 16384
 MAX_FRAME_PIXELS = 1 << 25  # about 8K UHD
 MAX_TOTAL_PIXELS = 1 << 32  # decoded output of a whole stream, uint8 RGB: 12 GiB
+# What a decoder allocates for a stream's frames unless told otherwise: 768 MiB of
+# uint8 RGB, e.g. 128 I-frames of 1920x1080 (a minute of video at 2 per second).
+MAX_OUTPUT_PIXELS = 1 << 28
 MAX_FRAMES = 1 << 20
 MAX_NAME = 64
 
@@ -134,8 +142,14 @@ class _Reader:
     return text
 
 
-def unpack(data: bytes) -> tuple[Header, list[Section]]:
-  """Parses and verifies a bitstream; raises BitstreamError on any defect."""
+def unpack(data: bytes, max_output_pixels: int | None = MAX_OUTPUT_PIXELS
+           ) -> tuple[Header, list[Section]]:
+  """Parses and verifies a bitstream; raises BitstreamError on any defect.
+
+  Also raises it, before reading any section, for a stream whose frames hold more
+  than `max_output_pixels` pixels in all (None: only the format's MAX_TOTAL_PIXELS,
+  for a reader that decodes no frames).
+  """
   if not isinstance(data, (bytes, bytearray, memoryview)):
     raise BitstreamError(f'expected bytes, got {type(data).__name__}')
   r = _Reader(data)
@@ -157,6 +171,13 @@ def unpack(data: bytes) -> tuple[Header, list[Section]]:
   header = Header(kind, model_name, fingerprint, config_name, n, m, frames, height,
                   width, fps_num, fps_den)
   _check_header(header)
+  pixels = header.frames * header.height * header.width
+  if max_output_pixels is not None and pixels > max_output_pixels:
+    raise BitstreamError(
+        f'the stream declares {header.frames} frames of {header.width}x{header.height}, '
+        f'{pixels} pixels, more than this decoder allocates ({max_output_pixels}); to '
+        'decode it, raise the limit (max_output_pixels=, iac-jax decode '
+        '--max_output_pixels)')
   if count > (len(r.data) - r.pos) // _SECTION.size:
     raise BitstreamError(f'{count} sections declared, too few bytes for their headers')
   sections = []

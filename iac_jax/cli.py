@@ -2,14 +2,20 @@
 
   iac-jax encode --input=IMG --output=OUT.iac [--model=NAME|PATH]
   iac-jax decode --input=OUT.iac --output=OUT.png [--model=NAME|PATH]
+                 [--max_output_pixels=N]
   iac-jax info --input=OUT.iac
   iac-jax models
   iac-jax demo [--output_dir=DIR]
   iac-jax import-compressai --checkpoint=FILE --output=MODEL.msgpack [--beta=...]
+
+Bad input (a file that cannot be read, a malformed bitstream, a flag out of range,
+an adaptation or model that diverges) is reported in one line with exit status 1;
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -20,6 +26,9 @@ import time
 from absl import app, flags
 from absl import logging as absl_logging
 
+# The package's __init__ has imported adaptation (and JAX) before this line runs.
+from iac_jax.adaptation import METHODS
+
 _COMMANDS = ('encode', 'decode', 'info', 'models', 'demo', 'import-compressai')
 
 _INPUT = flags.DEFINE_string('input', None, 'Input file.')
@@ -28,9 +37,7 @@ _MODEL = flags.DEFINE_string('model', None, 'Shipped model name or .msgpack path
                              '(encode default: models.DEFAULT_MODEL; decode default: '
                              'the model the bitstream names).')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'demo_output', 'Where `demo` writes.')
-_METHOD = flags.DEFINE_enum('method', 'full', ['none', 'latents', 'encoder', 'full',
-                                               'full-no-model-rate', 'full-no-qat'],
-                            'Video: adaptation method.')
+_METHOD = flags.DEFINE_enum('method', 'full', list(METHODS), 'Video: adaptation method.')
 _STEPS = flags.DEFINE_integer('steps', 300, 'Video: adaptation steps.')
 _LR = flags.DEFINE_float('learning_rate', 1e-4, 'Video: adaptation learning rate.')
 _CROP = flags.DEFINE_integer('crop_size', 256, 'Video: crop side for adaptation (multiple '
@@ -42,6 +49,10 @@ _BETA = flags.DEFINE_float('beta', None, 'Video: rate weight (default: the model
 _SEED = flags.DEFINE_integer('seed', 0, 'Video: seed of the adaptation.')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'import-compressai: a CompressAI '
                                   'MeanScaleHyperprior (mbt2018-mean) checkpoint.')
+_MAX_OUTPUT_PIXELS = flags.DEFINE_integer(
+    'max_output_pixels', None, 'decode: the most pixels (frames x height x width) to '
+    'allocate for the output; a stream declaring more is refused (default: '
+    'bitstream.MAX_OUTPUT_PIXELS, 2^28, 768 MiB).', lower_bound=1)
 _CHECKPOINT_DIR = flags.DEFINE_string('checkpoint_dir', None, 'Video: checkpoint the '
                                       'adaptation here; a rerun resumes from it.')
 
@@ -50,20 +61,37 @@ class CliError(Exception):
   """A user-facing error: printed as one line, exit status 1."""
 
 
+@contextlib.contextmanager
+def _bad_input():
+  """Turns the ValueError of a call whose ValueError means bad input (a reader of a
+  user's file, a config built from flags) into a CliError. Anything else, a bug,
+  keeps its traceback."""
+  try:
+    yield
+  except ValueError as e:
+    raise CliError(str(e)) from None
+
+
 def _require(flag, name):
   if not flag.value:
     raise CliError(f'--{name} is required')
   return flag.value
 
 
+def _load_model(name_or_path):
+  from iac_jax import models  # pylint: disable=g-import-not-at-top
+  with _bad_input():
+    return models.load_model(name_or_path)
+
+
 def _default_model():
   from iac_jax import models  # pylint: disable=g-import-not-at-top
   if _MODEL.value:
-    return models.load_model(_MODEL.value)
+    return _load_model(_MODEL.value)
   if models.DEFAULT_MODEL not in models.shipped_models():
     raise CliError(f'the default model {models.DEFAULT_MODEL!r} is not installed; '
                    'pass --model=NAME or --model=PATH.msgpack')
-  return models.load_model(models.DEFAULT_MODEL)
+  return _load_model(models.DEFAULT_MODEL)
 
 
 def _progress_printer(total: int, label: str = ''):
@@ -86,18 +114,24 @@ def _progress_printer(total: int, label: str = ''):
 
 
 def _encode_video(src, dst):
-  from iac_jax import atomic_io, video, video_codec  # pylint: disable=g-import-not-at-top
+  from iac_jax import atomic_io, models, video, video_codec  # pylint: disable=g-import-not-at-top
   from iac_jax.adaptation import AdaptationConfig  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import DivergedError  # pylint: disable=g-import-not-at-top
   model = _default_model()
-  frames, fps = video.read_video(src, _IFRAME_FPS.value)
-  beta = _BETA.value or float(model.metadata.get('beta', 100.0))
-  config = AdaptationConfig(method=_METHOD.value, steps=_STEPS.value,
-                            learning_rate=_LR.value, beta=beta, crop_size=_CROP.value)
+  with _bad_input():
+    frames, fps = video.read_video(src, _IFRAME_FPS.value)
+    config = AdaptationConfig(method=_METHOD.value, steps=_STEPS.value,
+                              learning_rate=_LR.value,
+                              beta=_BETA.value or models.default_beta(model),
+                              crop_size=_CROP.value)
   print(f'{len(frames)} I-frames of {frames.shape[2]}x{frames.shape[1]} '
         f'({_IFRAME_FPS.value:g} per second of a {fps:.3f} fps video)', file=sys.stderr)
-  enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
-                                          _SEED.value, _progress_printer(_STEPS.value),
-                                          checkpoint_dir=_CHECKPOINT_DIR.value)
+  try:
+    enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
+                                            _SEED.value, _progress_printer(_STEPS.value),
+                                            checkpoint_dir=_CHECKPOINT_DIR.value)
+  except DivergedError as e:  # of the flags' making: too large a learning rate
+    raise CliError(str(e)) from None
   atomic_io.write_bytes(dst, enc.data)
   pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
   print(json.dumps({'output': dst, 'bytes': len(enc.data), 'frames': len(frames),
@@ -111,8 +145,12 @@ def _encode():
   src, dst = _require(_INPUT, 'input'), _require(_OUTPUT, 'output')
   if video.is_video_path(src):
     return _encode_video(src, dst)
-  image = image_io.read_image(src)
-  data = codec.encode_image(_default_model(), image)
+  with _bad_input():
+    image = image_io.read_image(src)
+  try:
+    data = codec.encode_image(_default_model(), image)
+  except codec.DivergedError as e:  # a model file whose weights diverged
+    raise CliError(str(e)) from None
   atomic_io.write_bytes(dst, data)
   h, w = image.shape[:2]
   print(json.dumps({'output': dst, 'bytes': len(data), 'bpp': 8 * len(data) / (h * w)}))
@@ -124,17 +162,20 @@ def _read_stream(path):
       return f.read()
   except FileNotFoundError:
     raise CliError(f'input file not found: {path}') from None
+  except OSError as e:  # a directory, no permission, a read error
+    raise CliError(f'cannot read {path}: {e.strerror or e}') from None
 
 
 def _decode():
-  from iac_jax import codec, image_io, models  # pylint: disable=g-import-not-at-top
+  from iac_jax import codec, image_io  # pylint: disable=g-import-not-at-top
   src, dst = _require(_INPUT, 'input'), _require(_OUTPUT, 'output')
-  model = models.load_model(_MODEL.value) if _MODEL.value else None
+  model = _load_model(_MODEL.value) if _MODEL.value else None
   from iac_jax import bitstream, video  # pylint: disable=g-import-not-at-top
   data = _read_stream(src)
-  frames = codec.decode(data, model)
+  frames = codec.decode(data, model,
+                        _MAX_OUTPUT_PIXELS.value or bitstream.MAX_OUTPUT_PIXELS)
   if dst.lower().endswith('.y4m'):
-    fps = bitstream.unpack(data)[0]
+    fps = bitstream.unpack(data, max_output_pixels=None)[0]  # decoded already
     video.write_y4m(dst, frames, fps.fps_num / fps.fps_den if fps.fps_num else 2.0)
   elif dst.lower().endswith('.png'):
     if len(frames) != 1:
@@ -162,7 +203,11 @@ def _models():
 
 def _demo():
   from iac_jax import demo  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import AdaptationConfig  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import DivergedError  # pylint: disable=g-import-not-at-top
   model = _default_model()
+  with _bad_input():  # the flags, checked before the first method runs
+    AdaptationConfig(steps=_STEPS.value, learning_rate=_LR.value, crop_size=_CROP.value)
   print(f'model {model.name}: {model.metadata.get("steps")} training steps on '
         f'{model.metadata.get("data")}, beta={model.metadata.get("beta")}', flush=True)
   print(f'clip  {os.path.basename(demo.SAMPLE_VIDEO)}: I-frames at 2 fps; adaptation '
@@ -174,9 +219,12 @@ def _demo():
       printers[method] = _progress_printer(_STEPS.value, f'[{method}] ')
     printers[method](done, m)
 
-  rows = demo.run_video_demo(model, _OUTPUT_DIR.value, steps=_STEPS.value,
-                             crop_size=_CROP.value, learning_rate=_LR.value,
-                             progress=progress)
+  try:
+    rows = demo.run_video_demo(model, _OUTPUT_DIR.value, steps=_STEPS.value,
+                               crop_size=_CROP.value, learning_rate=_LR.value,
+                               progress=progress)
+  except DivergedError as e:
+    raise CliError(str(e)) from None
   print()
   print(f'{"method":<10} {"frames":>6} {"total bpp":>10} {"PSNR dB":>8} '
         f'{"update bits":>12} {"(static)":>9} {"encode s":>9}')
@@ -190,7 +238,8 @@ def _demo():
 def _import_compressai():
   from iac_jax import compressai_import  # pylint: disable=g-import-not-at-top
   src, dst = _require(_CHECKPOINT, 'checkpoint'), _require(_OUTPUT, 'output')
-  model = compressai_import.import_checkpoint(src, dst, beta=_BETA.value)
+  with _bad_input():  # CheckpointError, or an output name a model cannot have
+    model = compressai_import.import_checkpoint(src, dst, beta=_BETA.value)
   meta = model.metadata
   print(json.dumps({'output': dst, 'name': model.name, 'config': model.config.name,
                     'N': meta['N'], 'M': meta['M'], 'beta': meta.get('beta'),
@@ -213,7 +262,7 @@ def main(argv):
   except BitstreamError as e:
     print(f'iac-jax: invalid bitstream: {e}', file=sys.stderr)
     sys.exit(1)
-  except (CliError, ValueError, TypeError, OSError) as e:
+  except (CliError, OSError) as e:  # bad input, or files that cannot be read or written
     print(f'iac-jax: error: {e}', file=sys.stderr)
     sys.exit(1)
 

@@ -269,13 +269,15 @@ def model_for(header: bitstream.Header, model: Model | None) -> Model:
   return model
 
 
-def decode(data: bytes, model: Model | None = None) -> np.ndarray:
+def decode(data: bytes, model: Model | None = None,
+           max_output_pixels: int = bitstream.MAX_OUTPUT_PIXELS) -> np.ndarray:
   """Decodes a bitstream to uint8[T, H, W, 3]; raises BitstreamError if malformed.
 
   Images and videos alike; for a video the adapted decoder is rebuilt from the
-  update section before any frame is decoded.
+  update section before any frame is decoded. A stream declaring more than
+  `max_output_pixels` pixels (T H W) is refused before anything is allocated.
   """
-  header, sections = bitstream.unpack(data)
+  header, sections = bitstream.unpack(data, max_output_pixels)
   first = 0
   if header.kind == bitstream.KIND_VIDEO:
     first = 1

@@ -12,7 +12,7 @@ from iac_jax.configs import get_config
 def describe(data: bytes) -> dict:
   """Version, model, shapes and the bytes of every section (and the update's static
   cost, for videos). Needs no model weights."""
-  h, sections = bitstream.unpack(data)
+  h, sections = bitstream.unpack(data, max_output_pixels=None)  # decodes no frames
   out = {'version': bitstream.VERSION,
          'kind': 'image' if h.kind == bitstream.KIND_IMAGE else 'video',
          'model': h.model_name, 'model_fingerprint': h.model_fingerprint.hex(),
@@ -54,7 +54,7 @@ def update_bits_by_tensor(data: bytes) -> list[dict]:
   `update_coding.bits_per_tensor`); decodes the update section, needs no weights.
   Empty for streams without an update (images, method `none` or `encoder`)."""
   from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
-  h, sections = bitstream.unpack(data)
+  h, sections = bitstream.unpack(data, max_output_pixels=None)
   if h.kind != bitstream.KIND_VIDEO or not sections or not sections[0].payload:
     return []
   try:

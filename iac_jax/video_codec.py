@@ -2,7 +2,7 @@
 
 Stream: header (kind video, frame rate of the coded frames), the update section
 ('U': the quantized decoder-side update, empty when nothing is sent), then per frame
-a 'z' and a 'y' section. The encoder codes every frame with the parameters the
+a 'Z' and a 'Y' section. The encoder codes every frame with the parameters the
 decoder will rebuild (`theta_global + t k`, computed by the same NumPy function), so
 decoded frames equal the encoder's reconstruction exactly.
 """

@@ -72,6 +72,25 @@ def _write_av(path, codec_name, pix_fmt, frames):
 
 # --- missing or unreadable files --------------------------------------------------
 
+# Root reads a file whatever its mode, and CI runs as root: there the chmod test below
+# is skipped, and this one, whose input fails to read for root too, stands in for it.
+@pytest.mark.skipif(not os.path.exists('/proc/self/mem'), reason='needs Linux /proc')
+def test_inputs_that_fail_to_read_are_refused_in_one_line_also_for_root(tmp_path,
+                                                                         tiny_model_file):
+  # /proc/self/mem opens (each process may open its own) but reading it at offset 0,
+  # an unmapped address, fails with EIO whoever reads it.
+  unreadable = '/proc/self/mem'
+  with pytest.raises(ValueError, match='cannot read image /proc/self/mem: .*Input/output'):
+    image_io.read_image(unreadable)
+  out = str(tmp_path / 'out.iac')
+  _assert_refused(_cli('encode', f'--input={unreadable}', f'--output={out}',
+                       f'--model={tiny_model_file}'), out,
+                  'cannot read image /proc/self/mem', 'Input/output error')
+  out = str(tmp_path / 'out.png')
+  _assert_refused(_cli('decode', f'--input={unreadable}', f'--output={out}'), out,
+                  'cannot read /proc/self/mem: Input/output error')
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason='root reads files whatever their mode')
 def test_unreadable_input_files_are_refused_in_one_line(tmp_path, tiny_model_file):
   image, stream = tmp_path / 'in.png', tmp_path / 'in.iac'

@@ -1,12 +1,13 @@
 import struct
 import time
+import tracemalloc
 import zlib
 
 import numpy as np
 import pytest
 
 import iac_jax
-from iac_jax import bitstream
+from iac_jax import bitstream, codec, stream_info
 from iac_jax.bitstream import BitstreamError, Header, Section
 from tests.conftest import smooth_image
 
@@ -34,12 +35,46 @@ def _with_sizes(**changes) -> bytes:
   return bytes(data)
 
 
-@pytest.mark.parametrize('changes', [{'h': 2**31}, {'w': 0}, {'f': 0},
-                                     {'h': 16384, 'w': 16384}, {'c': 2**32 - 1},
-                                     {'f': 2**20, 'h': 8192, 'w': 4096}, {'fd': 0}])
-def test_huge_or_invalid_declared_sizes_are_rejected(changes):
-  with pytest.raises(BitstreamError):
+@pytest.mark.parametrize('changes, message', [
+    ({'h': 2**31}, 'frame size'), ({'w': 0}, 'frame size'), ({'f': 0}, 'frame count'),
+    ({'h': 16384, 'w': 16384}, 'exceeds 33554432 pixels'),
+    ({'c': 2**32 - 1}, 'sections declared, too few bytes'),
+    ({'f': 2**20, 'h': 8192, 'w': 4096}, 'more pixels than a decoder will allocate'),
+    ({'fd': 0}, 'denominator is zero')])
+def test_huge_or_invalid_declared_sizes_are_rejected(changes, message):
+  with pytest.raises(BitstreamError, match=message):
     bitstream.unpack(_with_sizes(**changes))
+
+
+def test_a_small_stream_declaring_a_huge_output_is_refused_before_allocating(tiny_model):
+  # 9 frames of 16384x2048 (2^25 pixels each, the most a frame may have): 302 Mpixels,
+  # 906 MiB of output, declared by a stream of a few hundred bytes.
+  frames, height, width = 9, 2048, 16384
+  header = codec.stream_header(tiny_model, bitstream.KIND_VIDEO, frames, height, width)
+  data = bitstream.pack(header, [Section(b'U', b'')] +
+                        [Section(b'Z', b'\0'), Section(b'Y', b'\0')] * frames)
+  assert len(data) < 300 and frames * height * width > bitstream.MAX_OUTPUT_PIXELS
+  tracemalloc.start()
+  try:
+    with pytest.raises(BitstreamError, match=r'9 frames of 16384x2048, 301989888 pixels, '
+                       r'more than this decoder allocates \(268435456\)'):
+      iac_jax.decode(data, tiny_model)
+    _, peak_bytes = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  assert peak_bytes < 1 << 20
+  # The caller may raise the limit; readers that decode no frames do not apply it.
+  assert bitstream.unpack(data, max_output_pixels=frames * height * width)[0] == header
+  assert stream_info.describe(data)['frames'] == frames
+
+
+def test_the_output_limit_is_the_callers_to_set(real_stream, tiny_model):
+  pixels = 70 * 130
+  with pytest.raises(BitstreamError, match=f'{pixels} pixels, more than this decoder '
+                     f'allocates \\({pixels - 1}\\)'):
+    iac_jax.decode(real_stream, tiny_model, max_output_pixels=pixels - 1)
+  assert iac_jax.decode(real_stream, tiny_model, max_output_pixels=pixels).shape == (
+      1, 70, 130, 3)
 
 
 def test_wrong_magic_and_version():
@@ -51,7 +86,7 @@ def test_wrong_magic_and_version():
 
 
 def test_non_bytes_input():
-  with pytest.raises(BitstreamError):
+  with pytest.raises(BitstreamError, match='expected bytes, got str'):
     bitstream.unpack('not bytes')
 
 
@@ -62,7 +97,7 @@ def real_stream(tiny_model):
 
 def _assert_rejected(data, model):
   start = time.monotonic()
-  with pytest.raises(BitstreamError):
+  with pytest.raises(BitstreamError):  # of whatever kind: each mutant breaks another rule
     iac_jax.decode(data, model)
   assert time.monotonic() - start < 30
 

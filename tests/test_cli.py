@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from iac_jax import image_io
 from tests.conftest import smooth_image
@@ -48,6 +49,27 @@ def test_errors_are_one_line_with_nonzero_exit(tmp_path, tiny_model_file):
   assert not (tmp_path / 'o.png').exists()
   proc = _cli('encode', f'--input={bad}', f'--output={tmp_path}/o.iac', check=False)
   assert proc.returncode == 1 and 'cannot read image' in proc.stderr
+
+
+def test_only_bad_input_becomes_a_one_line_error_and_bugs_keep_their_traceback(
+    monkeypatch, capsys):
+  from iac_jax import cli  # pylint: disable=g-import-not-at-top
+
+  def bad_input():
+    with cli._bad_input():  # pylint: disable=protected-access
+      raise ValueError('cannot read image x.png: not an image')
+
+  monkeypatch.setattr(cli, '_encode', bad_input)
+  with pytest.raises(SystemExit, match='1'):
+    cli.main(['iac-jax', 'encode'])
+  assert capsys.readouterr().err == 'iac-jax: error: cannot read image x.png: not an image\n'
+  for bug in (TypeError('unsupported operand'), ValueError('operands could not be '
+                                                           'broadcast together')):
+    def buggy(bug=bug):
+      raise bug
+    monkeypatch.setattr(cli, '_encode', buggy)
+    with pytest.raises(type(bug), match=str(bug)):
+      cli.main(['iac-jax', 'encode'])
 
 
 def test_models_lists_the_shipped_models():
