@@ -32,6 +32,10 @@ def test_encode_info_decode(tmp_path, tiny_model_file):
   assert info['model'] == 'tiny-test' and info['total_bytes'] == report['bytes']
   assert [s['tag'] for s in info['sections']] == ['Z', 'Y']
   png = tmp_path / 'y.png'
+  proc = _cli('decode', f'--input={out}', f'--output={png}', f'--model={tiny_model_file}',
+              f'--max_output_pixels={50 * 70 - 1}', check=False)
+  assert proc.returncode == 1 and not png.exists()
+  assert '3500 pixels, more than this decoder allocates (3499)' in proc.stderr
   _cli('decode', f'--input={out}', f'--output={png}', f'--model={tiny_model_file}')
   assert image_io.read_image(str(png)).shape == (50, 70, 3)
 
