@@ -104,19 +104,27 @@ class CropStream:
   """
 
   def __init__(self, images: Sequence[np.ndarray | str], batch_size: int, crop_size: int,
-               seed: int, prefetch: int = 4, start_step: int = 0, min_scale: float = 1.0):
+               seed: int, prefetch: int = 4, start_step: int = 0, min_scale: float = 1.0,
+               workers: int = 1):
     if not images:
       raise ValueError('no training images')
+    if workers < 1:
+      raise ValueError(f'workers must be at least 1, got {workers}')
     self._images = list(images)
     self._batch_size = batch_size
     self._crop_size = crop_size
     self._min_scale = min_scale
     self._seed = seed
-    self._next_step = start_step
-    self._queue: queue.Queue = queue.Queue(maxsize=prefetch)
+    self._start_step = start_step
     self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._fill, daemon=True)
-    self._thread.start()
+    # Worker j makes the batches of steps start + j, start + j + workers, ...; reading
+    # the queues in turn gives them back in step order (Pillow's resize runs without
+    # the GIL, so threads help where a fast device waits for crops).
+    self._queues = [queue.Queue(maxsize=max(prefetch // workers, 1)) for _ in range(workers)]
+    self._threads = [threading.Thread(target=self._fill, args=(j,), daemon=True)
+                     for j in range(workers)]
+    for thread in self._threads:
+      thread.start()
 
   def batch(self, step: int) -> np.ndarray:
     """The batch of training step `step`."""
@@ -130,24 +138,27 @@ class CropStream:
     image = self._images[i]
     return load_rgb(image) if isinstance(image, str) else image
 
-  def _fill(self):
+  def _fill(self, worker: int):
+    step = self._start_step + worker
     while not self._stop.is_set():
-      batch = self.batch(self._next_step)
-      self._next_step += 1
+      batch = self.batch(step)
+      step += len(self._queues)
       while not self._stop.is_set():
         try:
-          self._queue.put(batch, timeout=0.1)
+          self._queues[worker].put(batch, timeout=0.1)
           break
         except queue.Full:
           continue
 
   def __iter__(self) -> Iterator[np.ndarray]:
     while True:
-      yield self._queue.get()
+      for q in self._queues:
+        yield q.get()
 
   def close(self):
     self._stop.set()
-    self._thread.join(timeout=5)
+    for thread in self._threads:
+      thread.join(timeout=5)
 
   def __enter__(self):
     return self

@@ -256,8 +256,11 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
   start_step = int(state['step'])
   t0, window = time.time(), []
   last, last_cpu = time.time(), time.process_time()
+  # On an accelerator one thread of crops would keep the device waiting.
+  workers = 1 if jax.default_backend() == 'cpu' else min(8, os.cpu_count() or 1)
   with data.CropStream(images, cfg.batch_size, cfg.crop_size, cfg.seed,
-                       start_step=start_step, min_scale=cfg.min_scale) as stream, \
+                       start_step=start_step, min_scale=cfg.min_scale,
+                       workers=workers) as stream, \
        checkpointing.manager(_checkpoint_dir(workdir)) as manager:
     for step, batch in zip(range(start_step, cfg.steps), stream):
       state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step), betas,

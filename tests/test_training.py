@@ -190,6 +190,16 @@ def test_train_global_app_runs_end_to_end(tmp_path):
              for r in evals)
 
 
+def test_crops_from_several_workers_come_in_step_order():
+  images = [smooth_image(96, 128, seed=i) for i in range(3)]
+  with data.CropStream(images, 2, 64, seed=5, start_step=7, min_scale=0.5) as one, \
+       data.CropStream(images, 2, 64, seed=5, start_step=7, min_scale=0.5, workers=3) as three:
+    for _, a, b in zip(range(7), one, three):
+      np.testing.assert_array_equal(a, b)
+  with pytest.raises(ValueError, match='workers must be at least 1'):
+    data.CropStream(images, 2, 64, seed=5, workers=0)
+
+
 def test_large_folders_are_decoded_on_demand_with_the_same_batches(tmp_path):
   paths = []
   for s in range(5):
