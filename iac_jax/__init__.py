@@ -7,10 +7,13 @@ Public API:
   AdaptationConfig, ModelPrior: the adaptation settings and the update's prior
   adapt_many(params, videos, rngs, config, model_config, ...) -> [AdaptationResult]
   decode(data, model=None) -> uint8[T, H, W, 3]; a stream declaring more output than
-    bitstream.MAX_OUTPUT_PIXELS is refused unless max_output_pixels= allows it
+    codec.bitstream.MAX_OUTPUT_PIXELS is refused unless max_output_pixels= allows it
   import_compressai(checkpoint, output) -> Model: a CompressAI mbt2018-mean checkpoint
     as MODEL.msgpack + MODEL.json; load_compressai(checkpoint) -> Model, in memory
   BitstreamError: raised for every malformed bitstream.
+
+The rest lives in subpackages, each importing only those before it: io, codec, optim,
+adaptation, evaluation, training (README.md, "Layout").
 """
 
 from iac_jax.adaptation.batched import adapt_many
