@@ -38,9 +38,11 @@ import numpy as np
 from absl import app, flags
 from flax import serialization
 
-from iac_jax import atomic_io, bitstream, codec, entropy_parameters, models, update_coding
-from iac_jax.configs import get_config
-from iac_jax.model_prior import ModelPrior
+from iac_jax.adaptation import update_coding
+from iac_jax.adaptation.model_prior import ModelPrior
+from iac_jax.codec import bitstream, entropy_parameters, image_codec, models
+from iac_jax.codec.configs import get_config
+from iac_jax.io import atomic_io
 
 BEGIN = '<!-- accelerator-run:begin (written by benchmarks/accelerator_ingest.py) -->'
 END = '<!-- accelerator-run:end -->'
@@ -79,7 +81,7 @@ def load_adapted(path: str) -> tuple[models.Model, dict, dict, ModelPrior, dict,
                       f'{meta["fingerprint"]}, but this checkout\'s {meta["model"]} has '
                       f'{model.fingerprint.hex()}: check out the commit the run was made '
                       'from')
-  from iac_jax.hyperprior import ENCODER_SIDE  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec.hyperprior import ENCODER_SIDE  # pylint: disable=g-import-not-at-top
   encoder = _tree_from(arrays, 'encoder', {k: model.params[k] for k in ENCODER_SIDE},
                        'the encoder parameters')
   ints = _tree_from(arrays, 'update', update_coding.decoder_side(model.params), 'the update')
@@ -94,23 +96,23 @@ def check_adapt(path: str, workdir: str) -> dict:
   t, h, w, _ = frames.shape
   theta = update_coding.apply_update(update_coding.decoder_side(model.params), ints, prior.t)
   adapted = models.Model(model.name, model.config, {**model.params, **encoder, **theta})
-  sections = [bitstream.Section(codec.TAG_UPDATE, update_coding.encode_update(ints, prior))]
+  sections = [bitstream.Section(image_codec.TAG_UPDATE, update_coding.encode_update(ints, prior))]
   here = {'y_int_differ': 0, 'z_int_differ': 0, 'pixels_differ': 0}
   expected = []  # this machine's synthesis of the accelerator's integers
   for i in range(t):
     z_int, y_int = arrays[f'z_int/{i}'], arrays[f'y_int/{i}']
-    mu, sigma = codec._entropy_parameters(adapted, z_int)  # pylint: disable=protected-access
-    symbols = codec.FrameSymbols(z_int, y_int, entropy_parameters.scale_indexes(sigma),
+    mu, sigma = image_codec._entropy_parameters(adapted, z_int)  # pylint: disable=protected-access
+    symbols = image_codec.FrameSymbols(z_int, y_int, entropy_parameters.scale_indexes(sigma),
                                  arrays[f'reconstruction/{i}'])
-    sections += codec.code_symbols(adapted, symbols)
-    x_hat = codec._synthesis(model.config, adapted.params,  # pylint: disable=protected-access
+    sections += image_codec.code_symbols(adapted, symbols)
+    x_hat = image_codec._synthesis(model.config, adapted.params,  # pylint: disable=protected-access
                              y_int.astype(np.float32) + mu)
-    expected.append(codec.to_uint8(x_hat, h, w))
-    mine = codec.frame_symbols(adapted, frames[i])  # this machine as the encoder
+    expected.append(image_codec.to_uint8(x_hat, h, w))
+    mine = image_codec.frame_symbols(adapted, frames[i])  # this machine as the encoder
     here['z_int_differ'] += int(np.sum(mine.z_int != z_int))
     here['y_int_differ'] += int(np.sum(mine.y_int != y_int))
     here['pixels_differ'] += int(np.sum(mine.reconstruction != arrays[f'reconstruction/{i}']))
-  header = codec.stream_header(model, bitstream.KIND_VIDEO, t, h, w, (2, 1))
+  header = image_codec.stream_header(model, bitstream.KIND_VIDEO, t, h, w, (2, 1))
   stream = os.path.join(workdir, 'accelerator.iac')
   atomic_io.write_bytes(stream, bitstream.pack(header, sections))
   decoded_path = os.path.join(workdir, 'decoded.npy')

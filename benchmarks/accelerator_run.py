@@ -20,7 +20,7 @@ part that raises is recorded with its traceback while the others go on:
   throughput  `adapt_many` for K videos per device on 1280x720 clips: videos/hour,
               ratio to K x one video, compiled and peak memory per video
   tests       the test suite's tests that need no range coder (tests.log)
-  train       the global-model campaign on the time left (`iac_jax.campaign`), from
+  train       the global-model campaign on the time left (`iac_jax.training.campaign`), from
               the shipped weights of --train_config; the snapshot's weights come back
               float16-valued in weights.msgpack (the codec is defined on exactly those)
 
@@ -57,11 +57,13 @@ from flax import serialization
 RESULTS = 'results.json'
 # Tests whose modules never reach the range coder (TensorFlow); the rest need it.
 CODER_FREE_TESTS = (
-    'tests/test_layers.py', 'tests/test_quantization.py', 'tests/test_model_prior.py',
-    'tests/test_adaptation.py', 'tests/test_batch_adaptation.py', 'tests/test_training.py',
-    'tests/test_metrics.py', 'tests/test_models.py', 'tests/test_entropy_models.py',
+    'tests/codec/test_layers.py', 'tests/codec/test_quantization.py',
+    'tests/adaptation/test_model_prior.py', 'tests/adaptation/test_finetuning.py',
+    'tests/adaptation/test_batched.py', 'tests/training/test_trainer.py',
+    'tests/evaluation/test_metrics.py', 'tests/codec/test_models.py',
+    'tests/codec/test_entropy_models.py',
 )
-SMOKE_TESTS = ('tests/test_quantization.py',)
+SMOKE_TESTS = ('tests/codec/test_quantization.py',)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +176,7 @@ def part_env(run: Run) -> dict:
 def part_flips(run: Run) -> dict:
   import scale_index_flips  # pylint: disable=g-import-not-at-top
 
-  from iac_jax import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   saved = scale_index_flips.machine_indexes(models.load_model(run.model_name),
                                             synthetic=run.sizes.flips_synthetic)
   save_npz(run.path('flips.npz'), **saved)
@@ -194,14 +196,15 @@ def adapt_clip(sizes: Sizes) -> np.ndarray:
 
 
 def part_adapt(run: Run) -> dict:
-  from iac_jax import adaptation, codec, models, update_coding, video_codec
+  from iac_jax.adaptation import finetuning, update_coding, video_codec
+  from iac_jax.codec import image_codec, models
   model = models.load_model(run.model_name)
   frames = adapt_clip(run.sizes)
-  config = adaptation.AdaptationConfig(
+  config = finetuning.AdaptationConfig(
       method='full', steps=run.sizes.adapt_steps, crop_size=run.sizes.crop_size,
       learning_rate=run.sizes.adapt_learning_rate, beta=float(model.metadata.get('beta', 100.0)))
   start = time.perf_counter()
-  result = adaptation.adapt(model.params, video_codec.padded_input(frames),
+  result = finetuning.adapt(model.params, video_codec.padded_input(frames),
                             jax.random.PRNGKey(0), config, model.config,
                             video_pixels=int(np.prod(frames.shape[:3])))
   adapt_s = time.perf_counter() - start
@@ -215,7 +218,7 @@ def part_adapt(run: Run) -> dict:
   for path, leaf in update_coding.sorted_leaves(result.update_ints):
     arrays['update' + path] = np.asarray(leaf)
   for i, frame in enumerate(frames):
-    symbols = codec.frame_symbols(adapted, frame)
+    symbols = image_codec.frame_symbols(adapted, frame)
     arrays[f'z_int/{i}'] = symbols.z_int
     arrays[f'y_int/{i}'] = symbols.y_int
     arrays[f'reconstruction/{i}'] = symbols.reconstruction
@@ -248,25 +251,26 @@ def _synthetic_videos(n: int, frames: int, size: tuple[int, int], seed: int = 0)
 
 
 def _pad64(videos):
-  from iac_jax.configs import PAD_MULTIPLE  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec.configs import PAD_MULTIPLE  # pylint: disable=g-import-not-at-top
   return [np.pad(v, ((0, 0), (0, -v.shape[1] % PAD_MULTIPLE), (0, -v.shape[2] % PAD_MULTIPLE),
                      (0, 0)), mode='edge') for v in videos]
 
 
 def part_scan(run: Run) -> dict:
-  from iac_jax import adaptation, models  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import finetuning  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   model = models.load_model(run.model_name)
   s = run.sizes
   frames = jnp.asarray(_pad64(_synthetic_videos(1, s.throughput_frames,
                                                 s.throughput_size))[0])
-  config = adaptation.AdaptationConfig(method='full', steps=s.scan_steps,
+  config = finetuning.AdaptationConfig(method='full', steps=s.scan_steps,
                                        crop_size=s.crop_size)
   out = {'steps': s.scan_steps, 'frames': list(frames.shape), 'config': model.config.name}
   for name, per_call in (('dispatch', 1), ('scan', s.scan_steps)):
     times = []
     for _ in range(2):  # the first call compiles
       start = time.perf_counter()
-      result = adaptation.adapt(model.params, frames, jax.random.PRNGKey(0), config,
+      result = finetuning.adapt(model.params, frames, jax.random.PRNGKey(0), config,
                                 model.config, steps_per_call=per_call)
       jax.block_until_ready(jax.tree.leaves(result.delta))
       times.append(time.perf_counter() - start)
@@ -276,13 +280,14 @@ def part_scan(run: Run) -> dict:
 
 
 def part_throughput(run: Run) -> dict:
-  from iac_jax import adaptation, batch_adaptation, models
+  from iac_jax.adaptation import batched, finetuning
+  from iac_jax.codec import models
   s = run.sizes
   model = models.init_model(s.throughput_config)
   params = jax.tree.map(jnp.asarray, model.params)
-  config = adaptation.AdaptationConfig(method='full', steps=s.throughput_steps,
+  config = finetuning.AdaptationConfig(method='full', steps=s.throughput_steps,
                                        crop_size=s.crop_size)
-  mesh = batch_adaptation.video_mesh()
+  mesh = batched.video_mesh()
   devices = mesh.devices.size
   rows, base = [], None
   out = {'config': s.throughput_config, 'frames': s.throughput_frames,
@@ -298,7 +303,7 @@ def part_throughput(run: Run) -> dict:
     keys = [jax.random.PRNGKey(i) for i in range(n)]
 
     def once(videos=videos, keys=keys, k=k):
-      results = batch_adaptation.adapt_many(params, videos, keys, config, model.config,
+      results = batched.adapt_many(params, videos, keys, config, model.config,
                                             mesh=mesh, videos_per_device=k)
       jax.block_until_ready(jax.tree.leaves(results[-1].delta))
 
@@ -324,14 +329,14 @@ def part_throughput(run: Run) -> dict:
 
 def _compiled_memory(params, videos, config, model_config) -> dict:
   """XLA's own accounting of one compiled batch of `len(videos)` videos (one device)."""
-  from iac_jax import adaptation, batch_adaptation
-  from iac_jax.hyperprior import DECODER_SIDE  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import batched, finetuning
+  from iac_jax.codec.hyperprior import DECODER_SIDE  # pylint: disable=g-import-not-at-top
   k = len(videos)
   carry = jax.tree.map(lambda x: jnp.stack([x] * k),
-                       adaptation.initial_carry(params, config))
+                       finetuning.initial_carry(params, config))
   keys = jnp.stack([jax.random.split(jax.random.PRNGKey(i), config.steps) for i in range(k)])
   try:
-    compiled = batch_adaptation._run_many.lower(  # pylint: disable=protected-access
+    compiled = batched._run_many.lower(  # pylint: disable=protected-access
         carry, {n: params[n] for n in DECODER_SIDE}, jnp.stack(videos), keys,
         jnp.ones((k,), jnp.float32), model_config=model_config, config=config).compile()
     analysis = compiled.memory_analysis()
@@ -370,7 +375,7 @@ def part_tests(run: Run) -> dict:
 
 
 def _train_images(run: Run):
-  from iac_jax import data  # pylint: disable=g-import-not-at-top
+  from iac_jax.training import data  # pylint: disable=g-import-not-at-top
   if run.train_images and os.path.isdir(run.train_images):
     paths = data.find_images(run.train_images)
     if len(paths) > 2:
@@ -386,7 +391,8 @@ def _train_images(run: Run):
 
 
 def part_train(run: Run) -> dict:
-  from iac_jax import campaign, models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.training import campaign  # pylint: disable=g-import-not-at-top
   s = run.sizes
   names, images, held = _train_images(run)
   hours = max(run.left() - 45, 30) / 3600  # keep time to write the weights back

@@ -3,7 +3,7 @@
   .venv/bin/python benchmarks/adapt_step.py [--config=small] [--frames=2] [--size=192]
 
 Prints the median seconds per step of each. On XLA's CPU backend the scanned step
-is far slower, which is why `adaptation.adapt` runs one jitted step per call on CPU.
+is far slower, which is why `finetuning.adapt` runs one jitted step per call on CPU.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax import adaptation, models
-from iac_jax.hyperprior import DECODER_SIDE
+from iac_jax.adaptation import finetuning
+from iac_jax.codec import models
+from iac_jax.codec.hyperprior import DECODER_SIDE
 
 _CONFIG = flags.DEFINE_string('config', 'small', 'Model config (random weights).')
 _FRAMES = flags.DEFINE_integer('frames', 2, 'Frames per step.')
@@ -41,14 +42,14 @@ def main(argv):
   params = jax.tree.map(jnp.asarray, model.params)
   frames = jnp.asarray(np.random.default_rng(0).random(
       (_FRAMES.value, _SIZE.value, _SIZE.value, 3)), jnp.float32)
-  config = adaptation.AdaptationConfig(method='full', steps=2,
+  config = finetuning.AdaptationConfig(method='full', steps=2,
                                        frames_per_step=_FRAMES.value)
   theta = {k: params[k] for k in DECODER_SIDE}
-  carry = adaptation.initial_carry(params, config)
+  carry = finetuning.initial_carry(params, config)
   pixels = jnp.float32(_FRAMES.value * _SIZE.value**2)
   kwargs = {'model_config': model.config, 'config': config}
-  one = jax.jit(lambda c, r: adaptation.run_steps(c, theta, frames, r[:1], pixels, **kwargs))
-  scan2 = jax.jit(lambda c, r: adaptation.run_steps(c, theta, frames, r, pixels, **kwargs))
+  one = jax.jit(lambda c, r: finetuning.run_steps(c, theta, frames, r[:1], pixels, **kwargs))
+  scan2 = jax.jit(lambda c, r: finetuning.run_steps(c, theta, frames, r, pixels, **kwargs))
   rngs = jax.random.split(jax.random.PRNGKey(0), 2)
   plain = _time(one, carry, rngs)
   scanned = _time(scan2, carry, rngs) / 2

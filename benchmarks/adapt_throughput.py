@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax import models
-from iac_jax.adaptation import AdaptationConfig
-from iac_jax.batch_adaptation import adapt_many, video_mesh
+from iac_jax.adaptation.batched import adapt_many, video_mesh
+from iac_jax.adaptation.finetuning import AdaptationConfig
+from iac_jax.codec import models
 
 _PER_DEVICE = flags.DEFINE_list('per_device', ['1', '2', '4'], 'Values of K.')
 _STEPS = flags.DEFINE_integer('steps', 20, 'Adaptation steps per video.')

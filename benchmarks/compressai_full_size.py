@@ -1,4 +1,4 @@
-"""Full-size check of iac_jax.compressai_import: N=128, M=192 (CompressAI's qualities 1-4).
+"""Full-size check of iac_jax.codec.compressai_import: N=128, M=192 (CompressAI's qualities 1-4).
 
   .venv/bin/python benchmarks/compressai_full_size.py [--steps=300] [--json=OUT.json]
 
@@ -24,7 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from iac_jax import compressai_import, compressai_parity, torch_checkpoint
+from iac_jax.codec import compressai_import
+from iac_jax.evaluation import compressai_parity
+from iac_jax.io import torch_checkpoint
 
 
 def main():

@@ -2,7 +2,7 @@
 
 Reads one JSON request on stdin:
 
-  {"N", "M", "images": [training photo paths], "data_py": path of iac_jax/data.py,
+  {"N", "M", "images": [training photo paths], "data_py": path of iac_jax/training/data.py,
    "steps", "batch", "crop", "seed", "lmbda", "lr", "aux_lr", "clip_max_norm",
    "log_every", "eval_every", "eval_npz": path of {name: uint8[H, W, 3]},
    "check_steps": [steps whose batch checksum to report], "torch_seed", "threads"}
@@ -15,7 +15,7 @@ held-out image at every `eval_every` steps and at the end, {"type": "done", ...}
 
 Training is examples/train.py's loop: RateDistortionLoss (lambda * 255^2 * MSE + bpp),
 Adam on every parameter but the quantiles, the auxiliary quantile loss with its own
-Adam, optional gradient clipping. The batches are iac_jax.data.CropStream's, from the
+Adam, optional gradient clipping. The batches are iac_jax.training.data.CropStream's, from the
 very same file (data.py needs only NumPy and PIL, so it is loaded without the package).
 Evaluation: model.update(force=True), then compress()/decompress() on the image padded
 (replicate) to a multiple of 64, cropped back; bpp = 8 * bytes of all strings / (H*W).

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax.layers import gdn, upsampling
+from iac_jax.codec.layers import gdn, upsampling
 
 _FILTERS = flags.DEFINE_integer('filters', 64, 'N.')
 _LATENTS = flags.DEFINE_integer('latents', 96, 'M.')

@@ -1,4 +1,4 @@
-"""Writes a CompressAI MeanScaleHyperprior reference for iac_jax.compressai_import.
+"""Writes a CompressAI MeanScaleHyperprior reference for iac_jax.codec.compressai_import.
 
 Runs in the CompressAI venv (`bash benchmarks/make_compressai_env.sh`), never in ours:
 

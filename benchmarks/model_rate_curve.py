@@ -16,7 +16,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax import adaptation, codec, demo, models, video
+from iac_jax import demo
+from iac_jax.adaptation import finetuning
+from iac_jax.codec import image_codec, models
+from iac_jax.io import video
 
 _MODEL = flags.DEFINE_string('model', models.DEFAULT_MODEL, 'Model name or path.')
 _VIDEO = flags.DEFINE_string('video', demo.SAMPLE_VIDEO, 'Video file.')
@@ -30,8 +33,8 @@ def main(argv):
   del argv
   model = models.load_model(_MODEL.value)
   frames, _ = video.read_video(_VIDEO.value)
-  x = jnp.asarray(np.stack([codec.pad_to_multiple(f) for f in frames]), jnp.float32) / 255.0
-  config = adaptation.AdaptationConfig(
+  x = jnp.asarray(np.stack([image_codec.pad_to_multiple(f) for f in frames]), jnp.float32) / 255.0
+  config = finetuning.AdaptationConfig(
       method=_METHOD.value, steps=_STEPS.value, learning_rate=_LR.value,
       beta=float(model.metadata.get('beta', 100.0)), crop_size=256)
   start = time.perf_counter()
@@ -41,7 +44,7 @@ def main(argv):
                       'bpp': round(m['bpp'], 4), 'mse_255': round(m['mse_255'], 2),
                       'model_kbit': round(m['model_bits'] / 1000, 1)}), flush=True)
 
-  adaptation.adapt(model.params, x, jax.random.PRNGKey(0), config, model.config,
+  finetuning.adapt(model.params, x, jax.random.PRNGKey(0), config, model.config,
                    video_pixels=frames[..., 0].size, progress=report,
                    progress_every=_EVERY.value)
 

@@ -4,7 +4,7 @@ The range decoder needs, for every latent of y, the same scale-table index the
 encoder used; the index comes from h_s, a float computation. This records the
 indexes of two paths: h_s in float32 on JAX's default device (`index32`, what the
 codec did before) and the codec's host float64 path (`index64`,
-`iac_jax/entropy_parameters.py`). Run it on each machine (it imports no
+`iac_jax/codec/entropy_parameters.py`). Run it on each machine (it imports no
 TensorFlow, so it runs on an accelerator machine too):
 
   .venv/bin/python benchmarks/scale_index_flips.py --out=indexes_cpu.npz
@@ -26,9 +26,9 @@ import numpy as np
 from absl import app, flags
 from PIL import Image
 
-from iac_jax import codec, entropy_parameters, models
-from iac_jax.entropy_models import gaussian
-from iac_jax.hyperprior import MeanScaleHyperprior
+from iac_jax.codec import entropy_parameters, image_codec, models
+from iac_jax.codec.entropy_models import gaussian
+from iac_jax.codec.hyperprior import MeanScaleHyperprior
 
 
 def inputs(synthetic: int = 8) -> dict[str, np.ndarray]:
@@ -80,8 +80,8 @@ def machine_indexes(model, z_from: str | None = None, synthetic: int = 8) -> dic
     if earlier is not None:
       z = earlier[f'{name}/z']
     else:
-      x = jnp.asarray(codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
-      _, z = codec._analysis(model.config, model.params, x)  # pylint: disable=protected-access
+      x = jnp.asarray(image_codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
+      _, z = image_codec._analysis(model.config, model.params, x)  # pylint: disable=protected-access
       z = np.round(np.asarray(z) - model.params['z_prior']['medians']).astype(np.int32)
     z_hat = entropy_parameters.dequantize_z(z, model.params['z_prior']['medians'])
     _, sigma = hyper_synthesis(model.params, jnp.asarray(z_hat, jnp.float32))

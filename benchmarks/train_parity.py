@@ -1,14 +1,14 @@
 """Training parity: iac_jax's trainer vs CompressAI's MeanScaleHyperprior (mbt2018-mean).
 
 Both sides train the same architecture from PyTorch's default initialization on the
-same batches (iac_jax.data.CropStream, seed 0: the torch worker loads that very file),
+same batches (iac_jax.training.data.CropStream, seed 0: the torch worker loads that very file),
 with the same rate weight (beta = 1 / lambda), Adam at the same constant learning rate
 and the same number of steps, then code the held-out photos (downscaled to a long side
 of 512) into real bitstreams.
 
-  ours:        iac_jax.training.train (loss beta * bpp + MSE(255), uniform noise for
+  ours:        iac_jax.training.trainer.train (loss beta * bpp + MSE(255), uniform noise for
                the rates, straight-through rounded y and z into g_s and h_s), then
-               iac_jax.evaluation.evaluate_image(real=True).
+               iac_jax.evaluation.image_rates.evaluate_image(real=True).
   compressai:  benchmarks/compressai_parity_worker.py in benchmarks/.compressai-venv
                (examples/train.py's loop: RateDistortionLoss, aux quantile loss with
                its own Adam), model.update(force=True), compress()/decompress().
@@ -91,7 +91,7 @@ def parse_args(argv=None):
 # --- shared ---------------------------------------------------------------------
 
 def split_images(args):
-  from iac_jax import data
+  from iac_jax.training import data
   paths = data.find_images(args.images)
   if len(paths) <= args.holdout:
     raise SystemExit(f'need more than {args.holdout} photos in {args.images}')
@@ -99,16 +99,13 @@ def split_images(args):
 
 
 def downscale_long_side(image, long_side):
-  """iac_jax's downscale (campaign.py, later image_io.py): PIL bicubic to `long_side`."""
-  try:
-    from iac_jax.image_io import downscale_long_side as f
-  except ImportError:
-    from iac_jax.campaign import downscale_long_side as f
+  """iac_jax's downscale (`iac_jax.io.image_io`): PIL bicubic to `long_side`."""
+  from iac_jax.io.image_io import downscale_long_side as f  # pylint: disable=g-import-not-at-top
   return f(image, long_side)
 
 
 def eval_images(args, held_out):
-  from iac_jax import data
+  from iac_jax.training import data
   return {os.path.splitext(os.path.basename(p))[0]:
           downscale_long_side(data.load_rgb(p), args.long_side) for p in held_out}
 
@@ -135,8 +132,8 @@ def provenance() -> dict:
 
 def payload_bits(model, image) -> dict:
   """Bytes of our stream split into header and payload (CompressAI counts no header)."""
-  from iac_jax import bitstream, codec
-  data = codec.encode_image(model, image)
+  from iac_jax.codec import bitstream, image_codec
+  data = image_codec.encode_image(model, image)
   _, sections = bitstream.unpack(data)
   payload = sum(len(s.payload) for s in sections)
   h, w, _ = image.shape
@@ -145,11 +142,11 @@ def payload_bits(model, image) -> dict:
 
 
 def evaluate_ours(model, images: dict, step: int) -> list[dict]:
-  from iac_jax import evaluation
+  from iac_jax.evaluation import image_rates
   rows = []
   for name, image in images.items():
     t = time.perf_counter()
-    r = evaluation.evaluate_image(model, image, real=True)
+    r = image_rates.evaluate_image(model, image, real=True)
     r['code_seconds'] = time.perf_counter() - t
     rows.append({'step': step, 'image': name, **r, **payload_bits(model, image)})
   return rows
@@ -166,11 +163,12 @@ def summarize_curve(rows: list[dict]) -> list[dict]:
 def run_ours(args, train_paths, images) -> dict:
   import jax
 
-  from iac_jax import data, evaluation, training
+  from iac_jax.evaluation import image_rates
+  from iac_jax.training import data, trainer
   logging.basicConfig(level=logging.INFO, format='%(asctime)s %(message)s', force=True)
   workdir = os.path.join(args.workdir, 'ours')
   shutil.rmtree(workdir, ignore_errors=True)  # a checkpoint there would be resumed
-  cfg = training.TrainConfig(
+  cfg = trainer.TrainConfig(
       config_name=args.config, betas=(args.beta,), steps=args.steps,
       batch_size=args.batch_size, crop_size=args.crop_size, min_scale=1.0,
       learning_rate=args.learning_rate, schedule='constant', seed=args.seed,
@@ -178,7 +176,7 @@ def run_ours(args, train_paths, images) -> dict:
   photos = data.load_images(train_paths)
   # Time the evaluations that `train` runs, to report training time without them.
   spent = {'eval_s': 0.0}
-  real_evaluate = evaluation.evaluate_image
+  real_evaluate = image_rates.evaluate_image
 
   def timed_evaluate(*a, **k):
     t = time.perf_counter()
@@ -187,12 +185,12 @@ def run_ours(args, train_paths, images) -> dict:
     finally:
       spent['eval_s'] += time.perf_counter() - t
 
-  evaluation.evaluate_image = timed_evaluate
+  image_rates.evaluate_image = timed_evaluate
   t0 = time.time()
   try:
-    trained = training.train(cfg, photos, workdir, eval_images=images)
+    trained = trainer.train(cfg, photos, workdir, eval_images=images)
   finally:
-    evaluation.evaluate_image = real_evaluate
+    image_rates.evaluate_image = real_evaluate
   wall = time.time() - t0
   model = trained[0]
   def read(f):
@@ -214,7 +212,7 @@ def run_ours(args, train_paths, images) -> dict:
   return {'curve': summarize_curve(curve), 'eval': evals, 'wall_s': wall,
           'eval_s': spent['eval_s'], 'train_s': wall - spent['eval_s'],
           'parameters': int(sum(np.size(x) for x in jax.tree.leaves(model.params))),
-          'trainer': 'iac_jax.training.train'}
+          'trainer': 'iac_jax.training.trainer.train'}
 
 
 # --- ours: variants in this file's own loop ----------------------------------------
@@ -227,9 +225,9 @@ def variant_loss(params, module, x, rng, beta, *, y_input: str, z_input: str):
   import jax
   import jax.numpy as jnp
 
-  from iac_jax import quantization
-  from iac_jax.entropy_models import gaussian
-  from iac_jax.losses import psnr_db
+  from iac_jax.codec import quantization
+  from iac_jax.codec.entropy_models import gaussian
+  from iac_jax.codec.losses import psnr_db
   apply = lambda method, *a: module.apply({'params': params}, *a, method=method)
   y, z = apply('analysis', x)
   rng_y, rng_z = jax.random.split(rng)
@@ -257,19 +255,20 @@ def variant_loss(params, module, x, rng, beta, *, y_input: str, z_input: str):
 def run_variant(args, side, train_paths, images) -> dict:
   import jax
 
-  from iac_jax import data, models, training
-  from iac_jax.configs import get_config
-  from iac_jax.entropy_models import factorized
-  from iac_jax.hyperprior import MeanScaleHyperprior, init_params
+  from iac_jax.codec import models
+  from iac_jax.codec.configs import get_config
+  from iac_jax.codec.entropy_models import factorized
+  from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
+  from iac_jax.training import data, trainer
   y_input, z_input = VARIANTS[side]
   config = get_config(args.config)
   module = MeanScaleHyperprior(config)
-  optimizer = training.make_optimizer()
+  optimizer = trainer.make_optimizer()
   loss_fn = functools.partial(variant_loss, module=module, y_input=y_input, z_input=z_input)
 
   @jax.jit
   def step_fn(params, opt_state, batch, rng, lr):
-    # training.single_step with the variant's loss.
+    # trainer.single_step with the variant's loss.
     (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         params, x=batch, rng=rng, beta=args.beta)
     direction, opt_state = optimizer.update(grads, opt_state, params)
@@ -277,7 +276,7 @@ def run_variant(args, side, train_paths, images) -> dict:
     params = dict(params, z_prior=factorized.with_fresh_medians(params['z_prior']))
     return params, opt_state, metrics
 
-  params = init_params(config, jax.random.PRNGKey(args.seed))  # as training.initial_state
+  params = init_params(config, jax.random.PRNGKey(args.seed))  # as trainer.initial_state
   opt_state = optimizer.init(params)
   rng = jax.random.PRNGKey(args.seed)
   photos = data.load_images(train_paths)
@@ -316,8 +315,8 @@ def run_variant(args, side, train_paths, images) -> dict:
 # --- CompressAI -------------------------------------------------------------------
 
 def run_compressai(args, train_paths, images, check_steps, done_callback=None):
-  from iac_jax import data
-  from iac_jax.configs import get_config
+  from iac_jax.codec.configs import get_config
+  from iac_jax.training import data
   config = get_config(args.config)
   os.makedirs(args.workdir, exist_ok=True)
   npz = os.path.join(args.workdir, 'eval_images.npz')
@@ -444,7 +443,7 @@ def main(argv=None):
   unknown = set(sides) - {'ours', 'compressai', *VARIANTS}
   if unknown:
     raise SystemExit(f'unknown sides {sorted(unknown)}')
-  from iac_jax import data
+  from iac_jax.training import data
   train_paths, held_out = split_images(args)
   images = eval_images(args, held_out)
   check_steps = sorted({0, 1, args.steps - 1})

@@ -24,11 +24,8 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 
 def downscale_long_side(image, long_side):
-  """iac_jax's downscale (campaign.py, later image_io.py): PIL bicubic to `long_side`."""
-  try:
-    from iac_jax.image_io import downscale_long_side as f
-  except ImportError:
-    from iac_jax.campaign import downscale_long_side as f
+  """iac_jax's downscale (`iac_jax.io.image_io`): PIL bicubic to `long_side`."""
+  from iac_jax.io.image_io import downscale_long_side as f  # pylint: disable=g-import-not-at-top
   return f(image, long_side)
 
 
@@ -45,8 +42,11 @@ def main(argv=None):
   import jax
   import jax.numpy as jnp
 
-  from iac_jax import bitstream, codec, data, metrics, models
-  from iac_jax.hyperprior import MeanScaleHyperprior
+  from iac_jax.adaptation import decoding
+  from iac_jax.codec import bitstream, image_codec, models
+  from iac_jax.codec.hyperprior import MeanScaleHyperprior
+  from iac_jax.evaluation import metrics
+  from iac_jax.training import data
   model = models.load_model(args.model)
   module = MeanScaleHyperprior(model.config)
   rows = []
@@ -55,12 +55,12 @@ def main(argv=None):
     image = downscale_long_side(data.load_rgb(path), args.long_side)
     h, w, _ = image.shape
     pixels = h * w
-    stream = codec.encode_image(model, image)
+    stream = image_codec.encode_image(model, image)
     _, sections = bitstream.unpack(stream)
     size = {s.tag.decode(): len(s.payload) for s in sections}
-    x = jnp.asarray(codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
+    x = jnp.asarray(image_codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
     est = module.apply({'params': model.params}, x, training=False)
-    decoded = codec.decode(stream, model)[0]
+    decoded = decoding.decode(stream, model)[0]
     # g_s on y + u (u the training noise) instead of the rounded y.
     y, _ = module.apply({'params': model.params}, x, method='analysis')
     u = jax.random.uniform(jax.random.PRNGKey(0), y.shape, y.dtype, -0.5, 0.5)

@@ -31,10 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax import training
-from iac_jax.configs import ModelConfig, get_config
-from iac_jax.hyperprior import MeanScaleHyperprior, init_params
-from iac_jax.layers import upsampling
+from iac_jax.codec.configs import ModelConfig, get_config
+from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
+from iac_jax.codec.layers import upsampling
+from iac_jax.training import trainer
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SIZES = flags.DEFINE_list('sizes', ['64x96x8x128', '64x96x8x256', '128x192x8x128',
@@ -62,12 +62,12 @@ def _jax_step(n: int, m: int, batch: int, crop: int):
   config = ModelConfig(**{**get_config('small').__dict__, 'name': f'bench-{n}-{m}',
                           'num_filters': n, 'num_latents': m})
   module = MeanScaleHyperprior(config)
-  cfg = training.TrainConfig(steps=10**6, learning_rate=1e-4, final_learning_rate=1e-5)
-  optimizer = training.make_optimizer(cfg)
+  cfg = trainer.TrainConfig(steps=10**6, learning_rate=1e-4, final_learning_rate=1e-5)
+  optimizer = trainer.make_optimizer(cfg)
   params = init_params(config, jax.random.PRNGKey(0))
   opt_state = optimizer.init(params)
   x = jnp.asarray(np.random.default_rng(0).random((batch, crop, crop, 3)), jnp.float32)
-  step = functools.partial(training.single_step, model=module, optimizer=optimizer)
+  step = functools.partial(trainer.single_step, model=module, optimizer=optimizer)
   if _UPSAMPLING.value == 'reference':
     def step(*args, _inner=step):  # pylint: disable=function-redefined
       with nn.intercept_methods(_reference_upsampling):

@@ -2,7 +2,7 @@
 
   .venv/bin/python benchmarks/vmap_betas.py --config=small --batch=4 --crop=256
 
-Times `training.train_step` (the campaign's step) with 1 and with K betas on the same
+Times `trainer.train_step` (the campaign's step) with 1 and with K betas on the same
 batch, median of --repeats after a warm-up, and prints the ratio K-beta / (K x 1-beta):
 above 1, vmapping the models costs more than training them one after the other.
 """
@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax import training
+from iac_jax.training import trainer
 
 _CONFIG = flags.DEFINE_string('config', 'small', 'Model config.')
 _BATCH = flags.DEFINE_integer('batch', 4, 'Crops per step.')
@@ -27,9 +27,9 @@ _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed steps.')
 
 
 def _time(num_betas: int) -> float:
-  cfg = training.TrainConfig(config_name=_CONFIG.value, betas=(100.0,) * num_betas)
-  state = training.initial_state(cfg, training.make_optimizer(cfg))
-  step = training._jitted_train_step(training.get_config(cfg.config_name))  # pylint: disable=protected-access
+  cfg = trainer.TrainConfig(config_name=_CONFIG.value, betas=(100.0,) * num_betas)
+  state = trainer.initial_state(cfg, trainer.make_optimizer(cfg))
+  step = trainer._jitted_train_step(trainer.get_config(cfg.config_name))  # pylint: disable=protected-access
   batch = jnp.asarray(np.random.default_rng(0).random(
       (_BATCH.value, _CROP.value, _CROP.value, 3)), jnp.float32)
   betas = jnp.full((num_betas,), 100.0, jnp.float32)

@@ -29,10 +29,12 @@ import time
 import jax
 from absl import app, flags
 
-from iac_jax import atomic_io, bitstream, metrics, models, video
-from iac_jax.adaptation import METHODS, AdaptationConfig
+from iac_jax.adaptation.finetuning import METHODS, AdaptationConfig
+from iac_jax.adaptation.video_codec import encode_videos
+from iac_jax.codec import bitstream, models
 from iac_jax.demo import psnr_of_frames
-from iac_jax.video_codec import encode_videos
+from iac_jax.evaluation import metrics
+from iac_jax.io import atomic_io, video
 
 _VIDEOS = flags.DEFINE_list('videos', None, 'Video files or globs (y4m, mp4, ...).',
                             required=True)

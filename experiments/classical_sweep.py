@@ -18,7 +18,8 @@ import os
 
 from absl import app, flags
 
-from iac_jax import atomic_io, classical, video
+from iac_jax.evaluation import classical
+from iac_jax.io import atomic_io, video
 
 _VIDEOS = flags.DEFINE_list('videos', ['../shared/data/videos/bigbuckbunny.mp4',
                                        '../shared/data/videos/carphone_176x144.y4m'],

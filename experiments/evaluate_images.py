@@ -11,7 +11,9 @@ import os
 
 from absl import app, flags
 
-from iac_jax import data, evaluation, models
+from iac_jax.codec import models
+from iac_jax.evaluation import image_rates
+from iac_jax.training import data
 
 _MODEL = flags.DEFINE_string('model', models.DEFAULT_MODEL, 'Model name or .msgpack path.')
 _IMAGES = flags.DEFINE_string('images', None, 'Glob(s) of images, comma-separated.',
@@ -25,7 +27,7 @@ def main(argv):
   if not paths:
     raise app.UsageError(f'no images match {_IMAGES.value!r}')
   for path in paths:
-    row = evaluation.evaluate_image(model, data.load_rgb(path))
+    row = image_rates.evaluate_image(model, data.load_rgb(path))
     print(json.dumps({'image': os.path.basename(path), 'model': model.name,
                       **{k: round(v, 4) if isinstance(v, float) else v
                          for k, v in row.items()}}), flush=True)

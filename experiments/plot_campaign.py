@@ -12,7 +12,8 @@ import os
 
 from absl import app, flags
 
-from iac_jax import atomic_io, learning_curve
+from iac_jax.evaluation import learning_curve
+from iac_jax.io import atomic_io
 
 _CURVE = flags.DEFINE_string('curve', 'results/global_models/campaign_log.jsonl',
                              'Curve file written by experiments/train_campaign.py.')

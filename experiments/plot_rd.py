@@ -18,7 +18,9 @@ import os
 
 from absl import app, flags
 
-from iac_jax import atomic_io, rd_figures, stream_info
+from iac_jax import stream_info
+from iac_jax.evaluation import rd_figures
+from iac_jax.io import atomic_io
 
 _RESULTS_DIR = flags.DEFINE_string('results_dir', 'results/adaptation',
                                    'Folder with rd.csv (and classical.csv); outputs go here.')

@@ -12,7 +12,8 @@ import logging as std_logging
 
 from absl import app, flags
 
-from iac_jax import classical, models, rd_report
+from iac_jax.codec import models
+from iac_jax.evaluation import classical, rd_report
 
 _MODELS = flags.DEFINE_list('models', None, 'Models (shipped names or .msgpack paths); '
                             'default: every shipped model.')

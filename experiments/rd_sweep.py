@@ -21,8 +21,10 @@ import time
 
 from absl import app, flags
 
-from iac_jax import atomic_io, models, sweep, video
-from iac_jax.adaptation import METHODS
+from iac_jax.adaptation.finetuning import METHODS
+from iac_jax.codec import models
+from iac_jax.evaluation import sweep
+from iac_jax.io import atomic_io, video
 
 _VIDEOS = flags.DEFINE_list('videos', ['../shared/data/videos/bigbuckbunny.mp4',
                                        '../shared/data/videos/carphone_176x144.y4m'],

@@ -6,7 +6,7 @@ Continues from the work directory's constant-rate checkpoint or, on a fresh
 machine, from the shipped weights; trains every beta at a constant learning rate
 until --hours is nearly spent, then writes a cosine-decayed snapshot of each model
 into --weights_dir (the package's shipped weights by default) and appends its
-held-out evaluations to --curve. See `iac_jax/campaign.py`.
+held-out evaluations to --curve. See `iac_jax/training/campaign.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import os
 
 from absl import app, flags, logging
 
-from iac_jax import campaign, data, models
+from iac_jax.codec import models
+from iac_jax.training import campaign, data
 
 _IMAGES = flags.DEFINE_string('images', '../shared/data/train_images',
                               'Folder(s) or glob(s) of PNG/JPEG photos, comma-separated.')

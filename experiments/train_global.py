@@ -15,7 +15,8 @@ import os
 
 from absl import app, flags, logging
 
-from iac_jax import data, models, training
+from iac_jax.codec import models
+from iac_jax.training import data, trainer
 
 _IMAGES = flags.DEFINE_string('images', '../shared/data/train_images',
                               'Folder(s) or glob(s) of PNG/JPEG photos, comma-separated.')
@@ -59,7 +60,7 @@ def main(argv):
     betas = tuple(float(b) for b in _BETAS.value)
   except ValueError:
     raise app.UsageError(f'--betas must be numbers, got {_BETAS.value}') from None
-  cfg = training.TrainConfig(
+  cfg = trainer.TrainConfig(
       config_name=_CONFIG.value, betas=betas, steps=_STEPS.value,
       batch_size=_BATCH.value, crop_size=_CROP.value, learning_rate=_LR.value,
       final_learning_rate=_FINAL_LR.value, seed=_SEED.value, log_every=_LOG_EVERY.value,
@@ -77,7 +78,7 @@ def main(argv):
   images = data.load_images(train_paths, _PRELOAD_MB.value << 20)
   if images and isinstance(images[0], str):
     log.info('decoding photos on demand (more than --preload_mb=%d MB)', _PRELOAD_MB.value)
-  training.train(cfg, images, _WORKDIR.value,
+  trainer.train(cfg, images, _WORKDIR.value,
                  init=init, metadata=metadata, eval_images=held)
 
 

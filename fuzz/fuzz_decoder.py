@@ -15,8 +15,10 @@ import time
 import numpy as np
 from absl import app, flags
 
-from iac_jax import codec, fuzzing, init_model
-from iac_jax.video_codec import encode_video
+from iac_jax import init_model
+from iac_jax.adaptation.video_codec import encode_video
+from iac_jax.codec import image_codec
+from iac_jax.evaluation import fuzzing
 
 _CASES = flags.DEFINE_integer('cases', 100000, 'Mutants per stream.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the mutations.')
@@ -34,7 +36,7 @@ def main(argv):
   del argv
   model = init_model('tiny', seed=0)
   streams = {
-      'image': codec.encode_image(model, _smooth(40, 70, 0)),
+      'image': image_codec.encode_image(model, _smooth(40, 70, 0)),
       'video': encode_video(model, np.stack([_smooth(64, 64, s) for s in range(2)]), 2.0,
                             method='full', steps=2, crop_size=0, learning_rate=1e-3),
   }

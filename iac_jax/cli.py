@@ -27,7 +27,7 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 # The package's __init__ has imported adaptation (and JAX) before this line runs.
-from iac_jax.adaptation import METHODS
+from iac_jax.adaptation.finetuning import METHODS
 
 _COMMANDS = ('encode', 'decode', 'info', 'models', 'demo', 'import-compressai')
 
@@ -79,13 +79,13 @@ def _require(flag, name):
 
 
 def _load_model(name_or_path):
-  from iac_jax import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   with _bad_input():
     return models.load_model(name_or_path)
 
 
 def _default_model():
-  from iac_jax import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   if _MODEL.value:
     return _load_model(_MODEL.value)
   if models.DEFAULT_MODEL not in models.shipped_models():
@@ -114,9 +114,11 @@ def _progress_printer(total: int, label: str = ''):
 
 
 def _encode_video(src, dst):
-  from iac_jax import atomic_io, models, video, video_codec  # pylint: disable=g-import-not-at-top
-  from iac_jax.adaptation import AdaptationConfig  # pylint: disable=g-import-not-at-top
-  from iac_jax.codec import DivergedError  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import video_codec  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation.finetuning import AdaptationConfig  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec.image_codec import DivergedError  # pylint: disable=g-import-not-at-top
+  from iac_jax.io import atomic_io, video  # pylint: disable=g-import-not-at-top
   model = _default_model()
   with _bad_input():
     frames, fps = video.read_video(src, _IFRAME_FPS.value)
@@ -141,15 +143,16 @@ def _encode_video(src, dst):
 
 
 def _encode():
-  from iac_jax import atomic_io, codec, image_io, video  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import image_codec  # pylint: disable=g-import-not-at-top
+  from iac_jax.io import atomic_io, image_io, video  # pylint: disable=g-import-not-at-top
   src, dst = _require(_INPUT, 'input'), _require(_OUTPUT, 'output')
   if video.is_video_path(src):
     return _encode_video(src, dst)
   with _bad_input():
     image = image_io.read_image(src)
   try:
-    data = codec.encode_image(_default_model(), image)
-  except codec.DivergedError as e:  # a model file whose weights diverged
+    data = image_codec.encode_image(_default_model(), image)
+  except image_codec.DivergedError as e:  # a model file whose weights diverged
     raise CliError(str(e)) from None
   atomic_io.write_bytes(dst, data)
   h, w = image.shape[:2]
@@ -167,12 +170,14 @@ def _read_stream(path):
 
 
 def _decode():
-  from iac_jax import codec, image_io  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import decoding  # pylint: disable=g-import-not-at-top
+  from iac_jax.io import image_io  # pylint: disable=g-import-not-at-top
   src, dst = _require(_INPUT, 'input'), _require(_OUTPUT, 'output')
   model = _load_model(_MODEL.value) if _MODEL.value else None
-  from iac_jax import bitstream, video  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import bitstream  # pylint: disable=g-import-not-at-top
+  from iac_jax.io import video  # pylint: disable=g-import-not-at-top
   data = _read_stream(src)
-  frames = codec.decode(data, model,
+  frames = decoding.decode(data, model,
                         _MAX_OUTPUT_PIXELS.value or bitstream.MAX_OUTPUT_PIXELS)
   if dst.lower().endswith('.y4m'):
     fps = bitstream.unpack(data, max_output_pixels=None)[0]  # decoded already
@@ -197,14 +202,14 @@ def _info():
 
 
 def _models():
-  from iac_jax import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   print(json.dumps(models.describe_shipped(), indent=2))
 
 
 def _demo():
   from iac_jax import demo  # pylint: disable=g-import-not-at-top
-  from iac_jax.adaptation import AdaptationConfig  # pylint: disable=g-import-not-at-top
-  from iac_jax.codec import DivergedError  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation.finetuning import AdaptationConfig  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec.image_codec import DivergedError  # pylint: disable=g-import-not-at-top
   model = _default_model()
   with _bad_input():  # the flags, checked before the first method runs
     AdaptationConfig(steps=_STEPS.value, learning_rate=_LR.value, crop_size=_CROP.value)
@@ -236,7 +241,7 @@ def _demo():
 
 
 def _import_compressai():
-  from iac_jax import compressai_import  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import compressai_import  # pylint: disable=g-import-not-at-top
   src, dst = _require(_CHECKPOINT, 'checkpoint'), _require(_OUTPUT, 'output')
   with _bad_input():  # CheckpointError, or an output name a model cannot have
     model = compressai_import.import_checkpoint(src, dst, beta=_BETA.value)
@@ -249,7 +254,7 @@ def _import_compressai():
 def main(argv):
   if len(argv) != 2 or argv[1] not in _COMMANDS:
     raise app.UsageError(f'usage: iac-jax {{{",".join(_COMMANDS)}}} [--flags]')
-  from iac_jax.bitstream import BitstreamError  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec.bitstream import BitstreamError  # pylint: disable=g-import-not-at-top
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.getLogger('jax').setLevel(logging.WARNING)
   handler = {'encode': _encode, 'decode': _decode, 'info': _info, 'models': _models,

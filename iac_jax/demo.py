@@ -13,10 +13,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from iac_jax import atomic_io, codec, metrics, video
-from iac_jax.adaptation import AdaptationConfig
-from iac_jax.models import Model, default_beta
-from iac_jax.video_codec import encode_video_detailed
+from iac_jax.adaptation import decoding
+from iac_jax.adaptation.finetuning import AdaptationConfig
+from iac_jax.adaptation.video_codec import encode_video_detailed
+from iac_jax.codec.models import Model, default_beta
+from iac_jax.evaluation import metrics
+from iac_jax.io import atomic_io, video
 
 SAMPLES = os.path.join(os.path.dirname(__file__), 'samples')
 SAMPLE_IMAGE = os.path.join(SAMPLES, 'rocket.png')
@@ -60,7 +62,7 @@ def run_video_demo(model: Model, output_dir: str, video_path: str = SAMPLE_VIDEO
       progress(method, 0, {})  # starts the method's clock
       report = lambda done, m, _method=method: progress(_method, done, m)
     enc = encode_video_detailed(model, frames, 2.0, config, progress=report)
-    decoded = codec.decode(enc.data, model)
+    decoded = decoding.decode(enc.data, model)
     if not np.array_equal(decoded, enc.reconstruction):
       raise AssertionError(f'{method}: decoder output differs from the encoder\'s')
     path = os.path.join(output_dir, f'{stem}.{method}.iac')

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from iac_jax import bitstream
-from iac_jax.configs import get_config
+from iac_jax.codec import bitstream
+from iac_jax.codec.configs import get_config
 
 
 def describe(data: bytes) -> dict:
@@ -34,13 +34,13 @@ def describe(data: bytes) -> dict:
 
 
 def _zero_params(config_name: str) -> dict:
-  from iac_jax.hyperprior import init_params  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec.hyperprior import init_params  # pylint: disable=g-import-not-at-top
   shapes = jax.eval_shape(lambda: init_params(get_config(config_name), jax.random.PRNGKey(0)))
   return jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
 
 
 def _static_bits(config_name: str, update_payload: bytes) -> float | None:
-  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import update_coding  # pylint: disable=g-import-not-at-top
   try:
     params = _zero_params(config_name)
     prior = update_coding.read_prior(update_payload)
@@ -53,7 +53,7 @@ def update_bits_by_tensor(data: bytes) -> list[dict]:
   """Bits of a video stream's parameter update per sent tensor (see
   `update_coding.bits_per_tensor`); decodes the update section, needs no weights.
   Empty for streams without an update (images, method `none` or `encoder`)."""
-  from iac_jax import update_coding  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation import update_coding  # pylint: disable=g-import-not-at-top
   h, sections = bitstream.unpack(data, max_output_pixels=None)
   if h.kind != bitstream.KIND_VIDEO or not sections or not sections[0].payload:
     return []

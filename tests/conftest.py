@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import iac_jax
-from iac_jax import range_coding
+from iac_jax.codec import range_coding
 
 _CODER = range_coding.available()
 
@@ -57,11 +57,12 @@ def tiny_model_file(tmp_path_factory, tiny_model) -> str:
 @pytest.fixture(scope='session')
 def shipped_model() -> iac_jax.Model:
   """The default shipped model: trained, so its rates have realistic statistics."""
-  return iac_jax.load_model(iac_jax.models.DEFAULT_MODEL)
+  return iac_jax.load_model(iac_jax.codec.models.DEFAULT_MODEL)
 
 
 @pytest.fixture(scope='session')
 def sample_image() -> np.ndarray:
   """The sample photo that ships with the package (held out of training)."""
-  from iac_jax import demo, image_io  # pylint: disable=g-import-not-at-top
+  from iac_jax import demo  # pylint: disable=g-import-not-at-top
+  from iac_jax.io import image_io  # pylint: disable=g-import-not-at-top
   return image_io.read_image(demo.SAMPLE_IMAGE)

@@ -3,15 +3,17 @@
 The command line must print one error line, exit 1 and write nothing. Covered by other
 files, and not repeated here:
   missing input file      test_cli.py::test_errors_are_one_line_with_nonzero_exit (decode),
-                          test_video.py::test_bad_videos_give_clear_errors (read_video)
-  empty y4m (no frames)   test_video.py::test_bad_videos_give_clear_errors
-  10-bit y4m              test_video.py::test_bad_videos_give_clear_errors
-  frames under 64 pixels  test_codec.py::test_decode_equals_the_encoders_reconstruction
-                          (1x1, 7x5, 65x129 images), test_adaptation.py::
+                          io/test_video.py::test_bad_videos_give_clear_errors (read_video)
+  empty y4m (no frames)   io/test_video.py::test_bad_videos_give_clear_errors
+  10-bit y4m              io/test_video.py::test_bad_videos_give_clear_errors
+  frames under 64 pixels  codec/test_image_codec.py::
+                          test_decode_equals_the_encoders_reconstruction
+                          (1x1, 7x5, 65x129 images), adaptation/test_finetuning.py::
                           test_every_method_produces_a_decodable_stream (30x40 frames)
-  NaN frames in adapt     test_adaptation.py::
+  NaN frames in adapt     adaptation/test_finetuning.py::
                           test_steps_with_non_finite_loss_are_skipped_and_never_reach_the_stream
-  model not installed     test_codec.py::test_decode_refuses_other_weights_and_unknown_models
+  model not installed     codec/test_image_codec.py::
+                          test_decode_refuses_other_weights_and_unknown_models
 """
 
 import os
@@ -23,7 +25,9 @@ import pytest
 from PIL import Image
 
 import iac_jax
-from iac_jax import adaptation, codec, image_io, video, video_codec
+from iac_jax.adaptation import finetuning, video_codec
+from iac_jax.codec import image_codec
+from iac_jax.io import image_io, video
 from tests.conftest import smooth_image
 
 
@@ -161,7 +165,7 @@ def test_video_shorter_than_one_iframe_interval_codes_its_first_frame(tmp_path,
   np.testing.assert_array_equal(
       iac_jax.decode(out.read_bytes(), model),
       video_codec.encode_video_detailed(
-          model, iframes, 2.0, adaptation.AdaptationConfig(method='none')).reconstruction)
+          model, iframes, 2.0, finetuning.AdaptationConfig(method='none')).reconstruction)
 
 
 # --- frames smaller than 64 pixels -----------------------------------------------
@@ -174,7 +178,7 @@ def test_frames_smaller_than_64_pixels_adapt_on_crops_and_decode_exactly(tmp_pat
   _write_y4m_420(src, np.stack([smooth_image(5, 71, seed=s) for s in range(2)]), '2:1')
   frames, _ = video.read_video(str(src))
   assert frames.shape == (2, 5, 71, 3)
-  config = adaptation.AdaptationConfig(method='full', steps=2, learning_rate=1e-3,
+  config = finetuning.AdaptationConfig(method='full', steps=2, learning_rate=1e-3,
                                        crop_size=64)
   enc = video_codec.encode_video_detailed(tiny_model, frames, 2.0, config)
   assert enc.update_bits > 0 and np.isfinite(enc.history['loss']).all()
@@ -216,21 +220,21 @@ def test_sixteen_bit_images_are_rescaled_and_float_images_refused(tmp_path):
 def test_adaptation_that_diverges_stops_with_a_clear_error_and_writes_nothing(
     tmp_path, tiny_model, tiny_model_file):
   # An update beyond the coder's range (or whose cast would overflow) is refused ...
-  config = adaptation.AdaptationConfig(method='full', steps=1)
+  config = finetuning.AdaptationConfig(method='full', steps=1)
   history = {'loss': np.full(1, np.nan, np.float32)}
   for value in (1e30, 3e38):
     diverged = {'phi': {'w': np.zeros(1)}, 'delta': {'w': np.array([value], np.float32)}}
     with pytest.raises(ValueError, match='adaptation diverged: the parameter update is too'):
-      adaptation.finish(diverged, [history], config)
+      finetuning.finish(diverged, [history], config)
   # ... and so are latents that a diverged encoder produces: inf, NaN or huge.
   image = smooth_image(64, 64)  # latents: y [1, 4, 4, M], z [1, 1, 1, Nz]
   y = np.zeros((1, 4, 4, tiny_model.config.num_latents), np.float32)
   z = np.zeros((1, 1, 1, tiny_model.config.num_hyper_latents), np.float32)
   for bad in (np.inf, np.nan, 1e12):
     with pytest.raises(ValueError, match='latents are not finite or too large.*diverged'):
-      codec.encode_frame(tiny_model, image, (y, np.full_like(z, bad)))
+      image_codec.encode_frame(tiny_model, image, (y, np.full_like(z, bad)))
     with pytest.raises(ValueError, match='latents are not finite or too large.*diverged'):
-      codec.encode_frame(tiny_model, image, (np.full_like(y, bad), np.zeros_like(z)))
+      image_codec.encode_frame(tiny_model, image, (np.full_like(y, bad), np.zeros_like(z)))
   # End to end: Adam's first step moves every parameter by about 1e30.
   src, out = tmp_path / 'clip.y4m', str(tmp_path / 'clip.iac')
   video.write_y4m(str(src), np.stack([smooth_image(40, 60, seed=s) for s in range(2)]), 2.0)

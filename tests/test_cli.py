@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from iac_jax import image_io
+from iac_jax.io import image_io
 from tests.conftest import smooth_image
 
 
@@ -82,7 +82,7 @@ def test_models_lists_the_shipped_models():
 
 
 def test_video_encode_info_decode(tmp_path, tiny_model_file):
-  from iac_jax import video  # pylint: disable=g-import-not-at-top
+  from iac_jax.io import video  # pylint: disable=g-import-not-at-top
   frames = np.stack([smooth_image(40, 70, seed=s) for s in range(5)])
   src = tmp_path / 'clip.y4m'
   video.write_y4m(str(src), frames, 4.0)  # 4 fps: I-frames 0, 2, 4 at 2 fps

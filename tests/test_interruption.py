@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from iac_jax import video
+from iac_jax.io import video
 from tests.conftest import smooth_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -122,12 +122,14 @@ def model_file(tmp_path_factory, env):
 _ENCODE = """
 import sys
 import jax
-from iac_jax import adaptation, atomic_io, models, video, video_codec
+from iac_jax.adaptation import finetuning, video_codec
+from iac_jax.codec import models
+from iac_jax.io import atomic_io, video
 model_path, src, out, ckpt, steps = sys.argv[1:]
 model = models.load_model(model_path)
 frames, fps = video.read_video(src)
-config = adaptation.AdaptationConfig(method='full', steps=int(steps), learning_rate=1e-3)
-result = adaptation.adapt(
+config = finetuning.AdaptationConfig(method='full', steps=int(steps), learning_rate=1e-3)
+result = finetuning.adapt(
     model.params, video_codec.padded_input(frames), jax.random.PRNGKey(3), config,
     model.config, video_pixels=frames[..., 0].size, checkpoint_dir=ckpt or None,
     checkpoint_every=1, progress_every=1,

@@ -10,8 +10,9 @@ import numpy as np
 import optax
 from PIL import Image
 
-from iac_jax import codec, data, models
-from iac_jax.entropy_models import factorized, gaussian
+from iac_jax.codec import image_codec, models
+from iac_jax.codec.entropy_models import factorized, gaussian
+from iac_jax.training import data
 
 paths = data.find_images('/work/shared/data/train_images')[:-2]
 photos = [data.load_rgb(p) for p in paths]
@@ -26,7 +27,7 @@ def y_maps(model):
   out = []
   for im in photos:
     for s in (1.0, 0.6):
-      x = codec.pad_to_multiple(scaled(im, s))
+      x = image_codec.pad_to_multiple(scaled(im, s))
       out.append(np.asarray(f(model.params, jnp.asarray(x[None], jnp.float32) / 255.)[0]))
   return out
 

@@ -11,9 +11,9 @@ import jax
 import numpy as np
 from flax import serialization
 
-from iac_jax import models
-from iac_jax.configs import get_config
-from iac_jax.hyperprior import init_params
+from iac_jax.codec import models
+from iac_jax.codec.configs import get_config
+from iac_jax.codec.hyperprior import init_params
 
 OLD_PED = 2.0**-18
 NEW_PED = 2.0**-36

@@ -1,0 +1,67 @@
+"""The training campaign's learning curve: held-out PSNR and rate against CPU hours.
+
+Records are the lines `campaign.run` appends to its curve file, one per (model,
+held-out photo, evaluation): cumulative steps and CPU hours, branch ('constant' for
+the running constant-rate branch, 'snapshot' for a decayed, shipped snapshot),
+real bpp and PSNR.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from iac_jax.evaluation import rd_figures
+
+
+def read(path: str) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def points(records: Sequence[dict], model: str) -> list[dict]:
+  """Per evaluation of `model`: the mean over its held-out photos, sorted by steps."""
+  groups = collections.defaultdict(list)
+  for r in records:
+    if r['model'] == model:
+      groups[(r['cumulative_steps'], r['branch'])].append(r)
+  out = []
+  for (steps, branch), rs in sorted(groups.items()):
+    out.append({'model': model, 'cumulative_steps': steps, 'branch': branch,
+                'cumulative_cpu_hours': max(r['cumulative_cpu_hours'] for r in rs),
+                'images': len(rs),
+                'bpp': float(np.mean([r['bpp_real'] for r in rs])),
+                'psnr_db': float(np.mean([r['psnr_db'] for r in rs]))})
+  return out
+
+
+def markdown(rows: Sequence[dict]) -> str:
+  header = ('| model | branch | cumulative steps | CPU hours (campaign) | held-out bpp | '
+            'held-out PSNR (dB) |')
+  lines = [header, '|---|---|---:|---:|---:|---:|']
+  for r in rows:
+    lines.append(f"| {r['model']} | {r['branch']} | {r['cumulative_steps']:,} | "
+                 f"{r['cumulative_cpu_hours']:.2f} | {r['bpp']:.4f} | {r['psnr_db']:.2f} |")
+  return '\n'.join(lines) + '\n'
+
+
+def plot(curves: dict[str, Sequence[dict]], path: str, title: str = '') -> None:
+  """PSNR (top) and bpp (bottom) of each model against cumulative CPU hours."""
+  plt = rd_figures.pyplot()
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+  for model, rows in curves.items():
+    hours = [r['cumulative_cpu_hours'] for r in rows]
+    top.plot(hours, [r['psnr_db'] for r in rows], 'o-', label=model)
+    bottom.plot(hours, [r['bpp'] for r in rows], 'o-', label=model)
+    snaps = [r for r in rows if r['branch'] == 'snapshot']
+    top.plot([r['cumulative_cpu_hours'] for r in snaps], [r['psnr_db'] for r in snaps],
+             'k*', markersize=10)
+  top.set_ylabel('held-out PSNR (dB)')
+  bottom.set_ylabel('held-out bpp')
+  bottom.set_xlabel('CPU hours of the campaign (process CPU time)')
+  top.legend(fontsize=8)
+  top.set_title(title or 'campaign learning curve (stars: shipped snapshots)', fontsize=9)
+  rd_figures.savefig(fig, path)

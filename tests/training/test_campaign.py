@@ -1,0 +1,100 @@
+"""The training campaign: `make train` continues from shipped weights and writes new ones."""
+
+import json
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import iac_jax
+from iac_jax.codec import models
+from iac_jax.io import image_io
+from tests.conftest import smooth_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _ship_tiny_models(weights_dir, betas):
+  for i, beta in enumerate(betas):
+    start = iac_jax.init_model('tiny', seed=i, name=f'tiny-beta{beta:g}')
+    meta = {'beta': beta, 'cumulative_steps': 1000, 'cumulative_hours': 0.5,
+            'cumulative_cpu_hours': 0.75, 'history': ['an earlier run']}
+    models.save_model(models.Model(start.name, start.config, start.params, meta),
+                      str(weights_dir / f'{start.name}.msgpack'))
+
+
+def _make_train(shared, weights_dir, workdir, curve, steps):
+  flags = (f'--config=tiny --betas=10,100 --max_steps={steps} --decay_steps=2 '
+           f'--warmup_steps=2 --batch_size=2 --crop_size=64 --holdout=1 --eval_every=2 '
+           f'--weights_dir={weights_dir} --workdir={workdir} --curve={curve}')
+  proc = subprocess.run(['make', '-C', ROOT, 'train', f'SHARED={shared}', 'HOURS=1',
+                         f'TRAIN_FLAGS={flags}'], capture_output=True, text=True,
+                        timeout=900, check=False)
+  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+  return proc
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, '.venv', '.installed')),
+                    reason='make train runs in the project venv (make test creates it)')
+def test_make_train_continues_from_shipped_weights(tmp_path):
+  photos = tmp_path / 'shared' / 'data' / 'train_images'
+  photos.mkdir(parents=True)
+  for s in range(3):
+    Image.fromarray(smooth_image(96, 120, seed=s)).save(photos / f'p{s}.png')
+  weights = tmp_path / 'weights'
+  weights.mkdir()
+  _ship_tiny_models(weights, (10.0, 100.0))
+  before = {b: models.load_model(str(weights / f'tiny-beta{b}.msgpack')) for b in (10, 100)}
+  curve = tmp_path / 'curve.jsonl'
+  _make_train(tmp_path / 'shared', weights, tmp_path / 'work', curve, steps=4)
+  models._CACHE.clear()  # pylint: disable=protected-access
+  for b in (10, 100):
+    after = models.load_model(str(weights / f'tiny-beta{b}.msgpack'))
+    meta = json.loads((weights / f'tiny-beta{b}.json').read_text())
+    assert meta['cumulative_steps'] == 1000 + 4 + 2  # constant steps + the decay
+    assert meta['cumulative_hours'] > 0.5 and meta['cumulative_cpu_hours'] > 0.75
+    assert meta['history'][0] == 'an earlier run' and len(meta['history']) == 2
+    assert meta['beta'] == b and meta['data'].startswith('2 photos')
+    assert after.fingerprint != before[b].fingerprint
+    # Shipped weights are float16 values, stored losslessly at half the size.
+    leaf = np.asarray(after.params['g_s']['deconv0']['kernel'])
+    np.testing.assert_array_equal(leaf.astype(np.float16).astype(np.float32), leaf)
+  records = [json.loads(line) for line in curve.read_text().splitlines()]
+  assert {r['branch'] for r in records} == {'constant', 'snapshot'}
+  assert {r['image'] for r in records} == {'p2.png'}  # the held-out photo only
+  assert max(r['cumulative_steps'] for r in records) == 1006
+  assert all(r['bpp_real'] > 0 for r in records)
+
+  # A second run on the same machine continues the constant-rate branch (not the
+  # decayed snapshot) and counts from where that branch started.
+  _make_train(tmp_path / 'shared', weights, tmp_path / 'work', curve, steps=6)
+  meta = json.loads((weights / 'tiny-beta10.json').read_text())
+  assert meta['cumulative_steps'] == 1000 + 6 + 2
+  assert len(meta['history']) == 2  # the branch's start history plus this run
+
+
+def test_downscale_long_side():
+  image = smooth_image(300, 200)
+  small = image_io.downscale_long_side(image, 120)
+  assert small.shape == (120, 80, 3) and small.dtype == np.uint8
+  assert image_io.downscale_long_side(image, 512) is image
+
+
+def test_learning_curve_averages_the_held_out_photos_per_evaluation(tmp_path):
+  from iac_jax.evaluation import learning_curve  # pylint: disable=g-import-not-at-top
+  rec = lambda steps, branch, image, bpp, psnr, hours: {
+      'model': 'small-beta100', 'image': image, 'branch': branch, 'cumulative_steps': steps,
+      'cumulative_cpu_hours': hours, 'bpp_real': bpp, 'psnr_db': psnr}
+  records = [rec(500, 'constant', 'a', 0.2, 30.0, 1.0), rec(500, 'constant', 'b', 0.4, 32.0, 1.0),
+             rec(700, 'snapshot', 'a', 0.1, 31.0, 1.5), rec(700, 'snapshot', 'b', 0.3, 33.0, 1.5),
+             dict(rec(500, 'constant', 'a', 9.0, 9.0, 1.0), model='small-beta10')]
+  rows = learning_curve.points(records, 'small-beta100')
+  assert [(r['cumulative_steps'], r['branch'], r['images']) for r in rows] == [
+      (500, 'constant', 2), (700, 'snapshot', 2)]
+  np.testing.assert_allclose([r['psnr_db'] for r in rows], [31.0, 32.0])
+  np.testing.assert_allclose([r['bpp'] for r in rows], [0.3, 0.2])
+  assert '| small-beta100 | snapshot | 700 | 1.50 | 0.2000 | 32.00 |' in learning_curve.markdown(rows)
+  learning_curve.plot({'small-beta100': rows}, str(tmp_path / 'curve.png'))
+  assert (tmp_path / 'curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
