@@ -54,3 +54,33 @@ def test_bad_index_is_rejected():
   tables = tables_from_pmfs([np.array([1.0])], [0])
   with pytest.raises(ValueError, match='table index out of range'):
     range_coding.encode(np.zeros(2, np.int64), np.array([0, 1], np.int32), tables)
+
+
+_CODE_THEN_IMPORT = '''
+import sys
+import numpy as np
+from iac_jax.codec import range_coding
+from iac_jax.codec.entropy_models import gaussian
+tables = gaussian.gaussian_tables()
+idx = np.arange(12, dtype=np.int32) % gaussian.NUM_SCALES
+values = np.arange(12) - 6
+if sys.argv[1] == 'tf-first':
+  import tensorflow
+data = range_coding.encode(values, idx, tables)
+assert (range_coding.decode(data, idx, tables) == values).all()
+api = sorted({m.split('.')[0] if m.startswith('keras') else 'tensorflow._api'
+              for m in sys.modules if m.startswith(('keras', 'tensorflow._api'))})
+import tensorflow as tf  # a user's own TensorFlow still imports, complete
+print(data.hex(), ','.join(api), int(tf.reduce_sum(tf.constant([2, 3]))))
+'''
+
+
+def test_the_coder_loads_without_tensorflows_api_and_leaves_it_importable():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  run = lambda mode: subprocess.run([sys.executable, '-c', _CODE_THEN_IMPORT, mode],
+                                    capture_output=True, text=True, check=True).stdout.split()
+  alone, after_tf = run('alone'), run('tf-first')
+  assert alone[1:] == ['5'] and alone[0]  # neither TensorFlow's API nor Keras was loaded
+  assert 'tensorflow._api' in after_tf[1] and after_tf[2] == '5'
+  assert alone[0] == after_tf[0]  # the same bytes either way
