@@ -53,6 +53,11 @@ _MAX_OUTPUT_PIXELS = flags.DEFINE_integer(
     'max_output_pixels', None, 'decode: the most pixels (frames x height x width) to '
     'allocate for the output; a stream declaring more is refused (default: '
     'bitstream.MAX_OUTPUT_PIXELS, 2^28, 768 MiB).', lower_bound=1)
+_PLATEAU = flags.DEFINE_integer('plateau_window', 0, 'Video: stop adapting once the loss has '
+                                'not improved for two windows of this many steps (0: run '
+                                'all --steps; see iac_jax/adaptation/stopping.py).')
+_MAX_ADAPT_SECONDS = flags.DEFINE_float('max_adapt_seconds', 0, 'Video: cap on the adaptation '
+                                        'time, checked every --plateau_window steps (or 25).')
 _CHECKPOINT_DIR = flags.DEFINE_string('checkpoint_dir', None, 'Video: checkpoint the '
                                       'adaptation here; a rerun resumes from it.')
 
@@ -116,6 +121,7 @@ def _progress_printer(total: int, label: str = ''):
 def _encode_video(src, dst):
   from iac_jax.adaptation import video_codec  # pylint: disable=g-import-not-at-top
   from iac_jax.adaptation.finetuning import AdaptationConfig  # pylint: disable=g-import-not-at-top
+  from iac_jax.adaptation.stopping import PlateauStop  # pylint: disable=g-import-not-at-top
   from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   from iac_jax.codec.image_codec import DivergedError  # pylint: disable=g-import-not-at-top
   from iac_jax.io import atomic_io, video  # pylint: disable=g-import-not-at-top
@@ -126,18 +132,23 @@ def _encode_video(src, dst):
                               learning_rate=_LR.value,
                               beta=_BETA.value or models.default_beta(model),
                               crop_size=_CROP.value)
+    stop = None
+    if _PLATEAU.value or _MAX_ADAPT_SECONDS.value:
+      stop = PlateauStop(window=_PLATEAU.value or 25, max_seconds=_MAX_ADAPT_SECONDS.value,
+                         patience=2 if _PLATEAU.value else 1 << 30)
   print(f'{len(frames)} I-frames of {frames.shape[2]}x{frames.shape[1]} '
         f'({_IFRAME_FPS.value:g} per second of a {fps:.3f} fps video)', file=sys.stderr)
   try:
     enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
                                             _SEED.value, _progress_printer(_STEPS.value),
-                                            checkpoint_dir=_CHECKPOINT_DIR.value)
+                                            checkpoint_dir=_CHECKPOINT_DIR.value, stop=stop)
   except DivergedError as e:  # of the flags' making: too large a learning rate
     raise CliError(str(e)) from None
   atomic_io.write_bytes(dst, enc.data)
   pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
   print(json.dumps({'output': dst, 'bytes': len(enc.data), 'frames': len(frames),
                     'bpp': 8 * len(enc.data) / pixels, 'update_bits': enc.update_bits,
+                    'adapt_steps': len(enc.history.get('loss', ())),
                     'static_bits': round(enc.static_bits, 1),
                     'seconds': round(enc.total_seconds, 2)}))
 

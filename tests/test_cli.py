@@ -103,3 +103,15 @@ def test_video_encode_info_decode(tmp_path, tiny_model_file):
   _cli('decode', f'--input={out}', f'--output={tmp_path / "pngs"}', f'--model={tiny_model_file}')
   assert sorted(p.name for p in (tmp_path / 'pngs').iterdir()) == [
       'frame_00000.png', 'frame_00001.png', 'frame_00002.png']
+
+
+def test_video_adaptation_stops_early_on_a_plateau(tmp_path, tiny_model_file):
+  from iac_jax.io import video  # pylint: disable=g-import-not-at-top
+  src = tmp_path / 'clip.y4m'
+  video.write_y4m(str(src), np.stack([smooth_image(40, 70, seed=s) for s in range(2)]), 2.0)
+  # A learning rate too small to move the loss: flat from the start.
+  proc = _cli('encode', f'--input={src}', f'--output={tmp_path / "c.iac"}',
+              f'--model={tiny_model_file}', '--steps=40', '--crop_size=0',
+              '--learning_rate=1e-9', '--plateau_window=4')
+  assert json.loads(proc.stdout)['adapt_steps'] == 12  # 3 windows: the first, 2 without gain
+  assert 'step 12/40' in proc.stderr

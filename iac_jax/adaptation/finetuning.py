@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import time
 from collections.abc import Callable
 
 import jax
@@ -31,6 +33,7 @@ import optax
 
 from iac_jax.adaptation import objective
 from iac_jax.adaptation.model_prior import ModelPrior
+from iac_jax.adaptation.stopping import PlateauStop
 from iac_jax.codec import quantization
 from iac_jax.codec.configs import ModelConfig
 from iac_jax.codec.entropy_models import gaussian
@@ -275,7 +278,7 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
           progress: Callable[[int, dict], None] | None = None,
           progress_every: int = 25,
           steps_per_call: int | None = None, checkpoint_dir: str | None = None,
-          checkpoint_every: int = 50) -> AdaptationResult:
+          checkpoint_every: int = 50, stop: PlateauStop | None = None) -> AdaptationResult:
   """Adapts `params` to `frames` float32[T, H, W, 3] in [0, 1] (H, W multiples of 64).
 
   `video_pixels` (default: all pixels of `frames`) spreads the model rate; pass the
@@ -293,6 +296,10 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   there with Orbax about every `checkpoint_every` steps, and a rerun with the same
   arguments resumes from the latest one. Every step's randomness is fixed up front,
   so a resumed run ends exactly where an uninterrupted one would.
+
+  With `stop` (`stopping.PlateauStop`), adaptation ends early once the loss has
+  stopped improving (or its time cap is spent): `config.steps` is then the most it
+  runs, and the result's history is as long as the steps it ran.
   """
   if frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
@@ -306,7 +313,9 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   chunk = chunk_size(config.steps, progress_every) if progress else config.steps
   if steps_per_call is None:
     steps_per_call = default_steps_per_call(chunk)
-  per_call = chunk_size(chunk, steps_per_call)
+  # Calls never straddle a window of the stopping rule, so where it stops does not
+  # depend on the chunking.
+  per_call = chunk_size(math.gcd(chunk, stop.window) if stop else chunk, steps_per_call)
   pixels = jnp.float32(video_pixels)
   history = {k: np.zeros(config.steps, np.float32) for k in HISTORY_KEYS}
   done = 0
@@ -322,23 +331,29 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
       carry, done = restored['carry'], int(restored['step'])
       history = jax.tree.map(np.array, restored['history'])  # writable copies
   manager = checkpointing.manager(checkpoint_dir) if checkpoint_dir else None
+  start = time.perf_counter()
+  stopped = bool(stop and stop.plateaued(history['loss'][:done]) and done % stop.window == 0)
   try:
-    for call in range(done, config.steps, per_call):
+    for call in range(done, config.steps if not stopped else done, per_call):
       carry, metrics = _run_steps(carry, theta_global, frames, rngs[call:call + per_call],
                                   pixels, model_config=model_config, config=config)
       for k in HISTORY_KEYS:
         history[k][call:call + per_call] = np.asarray(metrics[k])
       done = call + per_call
       stop_if_diverged(carry[1])
-      if manager and (done % checkpoint_every < per_call or done == config.steps):
+      stopped = bool(stop and stop.should_stop(history['loss'][:done],
+                                               time.perf_counter() - start))
+      if manager and (done % checkpoint_every < per_call or done == config.steps or stopped):
         checkpointing.save(manager, done, {'carry': carry, 'history': history,
                                            'step': np.int32(done)})
-      if progress and done % chunk == 0:
+      if progress and (done % chunk == 0 or stopped):
         progress(done, {k: float(v[done - 1]) for k, v in history.items()})
+      if stopped:
+        break
   finally:
     if manager:
       manager.close()
-  return finish(carry[0], [history], config)
+  return finish(carry[0], [{k: v[:done] for k, v in history.items()}], config)
 
 
 @functools.partial(jax.jit, static_argnames=('model_config', 'steps', 'learning_rate',

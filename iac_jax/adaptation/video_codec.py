@@ -20,6 +20,7 @@ import numpy as np
 
 from iac_jax.adaptation import finetuning, update_coding
 from iac_jax.adaptation.finetuning import AdaptationConfig
+from iac_jax.adaptation.stopping import PlateauStop
 from iac_jax.codec import bitstream, image_codec
 from iac_jax.codec.models import Model, default_beta
 
@@ -73,18 +74,20 @@ def padded_input(frames: np.ndarray) -> jax.Array:
 
 def encode_video_detailed(model: Model, frames: np.ndarray, fps: float,
                           config: AdaptationConfig, seed: int = 0,
-                          progress=None, checkpoint_dir: str | None = None) -> VideoEncoding:
+                          progress=None, checkpoint_dir: str | None = None,
+                          stop: PlateauStop | None = None) -> VideoEncoding:
   """Adapts `model` to uint8 frames[T, H, W, 3] per `config`, then codes them.
 
   `progress(steps_done, metrics)` is called during adaptation (see `adapt`); with
-  `checkpoint_dir` the adaptation checkpoints there and resumes after a crash.
+  `checkpoint_dir` the adaptation checkpoints there and resumes after a crash; with
+  `stop` it ends once the loss has plateaued (`stopping.PlateauStop`).
   """
   start = time.perf_counter()
   frames = check_frames(frames)
   t, h, w, _ = frames.shape
   result = finetuning.adapt(model.params, padded_input(frames), jax.random.PRNGKey(seed),
                             config, model.config, video_pixels=t * h * w, progress=progress,
-                            checkpoint_dir=checkpoint_dir)
+                            checkpoint_dir=checkpoint_dir, stop=stop)
   return encode_adapted(model, frames, fps, config, result, seed, start)
 
 
