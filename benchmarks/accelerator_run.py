@@ -80,6 +80,7 @@ class Sizes:
   throughput_size: tuple[int, int] = (720, 1280)
   throughput_steps: int = 20
   throughput_k: tuple[int, ...] = (1, 2, 4, 8, 16)
+  throughput_budget_s: float = 180  # leaves the training part its share
   crop_size: int = 256
   flips_synthetic: int = 8
   train_batch: int = 8
@@ -293,9 +294,12 @@ def part_throughput(run: Run) -> dict:
   out = {'config': s.throughput_config, 'frames': s.throughput_frames,
          'size': list(s.throughput_size), 'steps': s.throughput_steps, 'devices': devices,
          'rows': rows}
+  start = time.time()
   for k in s.throughput_k:
-    if rows and run.left() < 3 * rows[-1]['seconds_with_compile']:
-      out['stopped'] = f'K={k} skipped: {run.left():.0f} s left'
+    spent = time.time() - start
+    if rows and (run.left() < 3 * rows[-1]['seconds_with_compile']
+                 or spent + 2 * rows[-1]['seconds_with_compile'] > s.throughput_budget_s):
+      out['stopped'] = f'K={k} not run: {spent:.0f} s spent of the part\'s {s.throughput_budget_s} s'
       break
     n = k * devices
     videos = [jnp.asarray(v) for v in _pad64(_synthetic_videos(
