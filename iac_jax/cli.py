@@ -53,6 +53,9 @@ _MAX_OUTPUT_PIXELS = flags.DEFINE_integer(
     'max_output_pixels', None, 'decode: the most pixels (frames x height x width) to '
     'allocate for the output; a stream declaring more is refused (default: '
     'bitstream.MAX_OUTPUT_PIXELS, 2^28, 768 MiB).', lower_bound=1)
+_CHOOSE_UPDATE = flags.DEFINE_bool('choose_update', False, 'Video: send only the layers of '
+                                   'the update that pay for their bits on the I-frames '
+                                   '(iac_jax/adaptation/update_selection.py).')
 _PLATEAU = flags.DEFINE_integer('plateau_window', 0, 'Video: stop adapting once the loss has '
                                 'not improved for two windows of this many steps (0: run '
                                 'all --steps; see iac_jax/adaptation/stopping.py).')
@@ -131,7 +134,7 @@ def _encode_video(src, dst):
     config = AdaptationConfig(method=_METHOD.value, steps=_STEPS.value,
                               learning_rate=_LR.value,
                               beta=_BETA.value or models.default_beta(model),
-                              crop_size=_CROP.value)
+                              crop_size=_CROP.value, choose_update=_CHOOSE_UPDATE.value)
     stop = None
     if _PLATEAU.value or _MAX_ADAPT_SECONDS.value:
       stop = PlateauStop(window=_PLATEAU.value or 25, max_seconds=_MAX_ADAPT_SECONDS.value,
@@ -149,6 +152,8 @@ def _encode_video(src, dst):
   print(json.dumps({'output': dst, 'bytes': len(enc.data), 'frames': len(frames),
                     'bpp': 8 * len(enc.data) / pixels, 'update_bits': enc.update_bits,
                     'adapt_steps': len(enc.history.get('loss', ())),
+                    **({'update_layers_dropped': list(enc.update_choice.dropped)}
+                       if enc.update_choice else {}),
                     'static_bits': round(enc.static_bits, 1),
                     'seconds': round(enc.total_seconds, 2)}))
 

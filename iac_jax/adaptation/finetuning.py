@@ -103,6 +103,8 @@ class AdaptationConfig:
     frames_per_step: frames (crops) per optimizer step.
     latent_learning_rate: Adam step size of `latents` (y, z are O(1-10), far larger
       than the parameters); that method runs `steps` steps per frame, on whole frames.
+    choose_update: send only the groups of the update (layers) that pay for their
+      bits on the video's frames (`update_selection`); the rest are sent as zeros.
   """
 
   method: str = 'full'
@@ -113,6 +115,7 @@ class AdaptationConfig:
   crop_size: int = 0
   frames_per_step: int = 2
   latent_learning_rate: float = 1e-2
+  choose_update: bool = False
 
   def __post_init__(self):
     method_by_name(self.method)

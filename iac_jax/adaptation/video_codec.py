@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from iac_jax.adaptation import finetuning, update_coding
+from iac_jax.adaptation import finetuning, update_coding, update_selection
 from iac_jax.adaptation.finetuning import AdaptationConfig
 from iac_jax.adaptation.stopping import PlateauStop
 from iac_jax.codec import bitstream, image_codec
@@ -37,6 +37,8 @@ class VideoEncoding:
     frame_bits: int[T], bits of each frame's z and y payloads.
     history: per adaptation step: loss, bpp, model_bpp, model_bits, mse_255.
     adapt_seconds, total_seconds: wall time of the adaptation and of everything.
+    update_choice: with `config.choose_update`, which groups were sent and the RD
+      cost of each candidate (`update_selection.Choice`), else None.
   """
 
   data: bytes
@@ -47,6 +49,7 @@ class VideoEncoding:
   history: dict
   adapt_seconds: float
   total_seconds: float
+  update_choice: update_selection.Choice | None = None
 
 
 def check_frames(frames: np.ndarray) -> np.ndarray:
@@ -102,9 +105,15 @@ def encode_adapted(model: Model, frames: np.ndarray, fps: float, config: Adaptat
   t, h, w, _ = frames.shape
   rng = jax.random.PRNGKey(seed)
   theta_global = update_coding.decoder_side(model.params)
-  if result.update_ints is not None:
-    update_payload = update_coding.encode_update(result.update_ints, config.prior)
-    theta = update_coding.apply_update(theta_global, result.update_ints, config.prior.t)
+  ints, choice = result.update_ints, None
+  if ints is not None and config.choose_update:
+    choice = update_selection.choose(model.params, result.encoder_params, ints, config.prior,
+                                     padded_input(frames), model.config, config.beta,
+                                     video_pixels=t * h * w)
+    ints = choice.ints
+  if ints is not None:
+    update_payload = update_coding.encode_update(ints, config.prior)
+    theta = update_coding.apply_update(theta_global, ints, config.prior.t)
   else:
     update_payload, theta = b'', theta_global
   encoder = jax.tree.map(np.asarray, result.encoder_params)
@@ -131,7 +140,8 @@ def encode_adapted(model: Model, frames: np.ndarray, fps: float, config: Adaptat
       data=data, reconstruction=np.stack(recon), update_bits=8 * len(update_payload),
       static_bits=update_coding.static_bits(model.params, config.prior),
       frame_bits=np.asarray(frame_bits), history=result.history,
-      adapt_seconds=adapt_seconds, total_seconds=time.perf_counter() - start)
+      adapt_seconds=adapt_seconds, total_seconds=time.perf_counter() - start,
+      update_choice=choice)
 
 
 def encode_video(model: Model, frames_uint8_thwc: np.ndarray, fps: float,

@@ -1,0 +1,120 @@
+"""Which parts of the decoder-side update are worth sending, decided by rate-distortion.
+
+The quantized update `k` is grouped by layer (each layer of g_s and h_s, and the z
+density as one group). A group left out is sent as zeros, which the spike-and-slab
+prior makes nearly free (its static cost, a few thousandths of a bit per parameter),
+so the bitstream format does not change and the decoder needs to know nothing.
+
+The choice minimizes the RD cost the paper's objective measures, on the video's own
+I-frames with rounded latents (what the coder sends):
+
+  J(S) = D(S) + beta * (R(S) + M(S)) / pixels
+
+D the MSE (255 scale), R the estimated bits of the latents, M the exact code length
+of the update with only the groups in S. With G groups it evaluates J for all groups,
+for all but one group (G times) and for none; it keeps every group whose removal does
+not lower J, then returns the best of that set, all groups and none. So the update
+sent never costs more than it saves on these frames: `J(chosen) <= J(none)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from iac_jax.adaptation import update_coding
+from iac_jax.adaptation.model_prior import ModelPrior
+from iac_jax.codec.configs import ModelConfig
+from iac_jax.codec.hyperprior import MeanScaleHyperprior
+
+
+def group_of(path: str) -> str:
+  """'['g_s']['deconv0']['kernel']' -> 'g_s/deconv0'; the z density is one group."""
+  parts = [p.strip("'\"") for p in path.strip('[]').split('][')]
+  return parts[0] if parts[0] == 'z_prior' else '/'.join(parts[:2])
+
+
+def groups(ints: Any) -> list[str]:
+  """The groups of an update tree, in coding order."""
+  return list(dict.fromkeys(group_of(p) for p, _ in update_coding.sorted_leaves(ints)))
+
+
+def keep_only(ints: Any, kept: set[str]) -> Any:
+  """`ints` with every group not in `kept` set to zero."""
+  pairs, treedef = jax.tree_util.tree_flatten_with_path(ints)
+  leaves = [np.asarray(v) if group_of(jax.tree_util.keystr(p)) in kept
+            else np.zeros_like(np.asarray(v)) for p, v in pairs]
+  return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _frame_cost(config: ModelConfig, params: dict, x: jax.Array):
+  out = MeanScaleHyperprior(config).apply({'params': params}, x, training=False)
+  sse = jnp.sum(jnp.square(out['x_hat'] - x)) * 255.0**2
+  return jnp.sum(out['y_bits']) + jnp.sum(out['z_bits']), sse
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+  """The groups sent and what each candidate set cost (J, per-pixel terms)."""
+
+  ints: Any
+  sent: tuple[str, ...]
+  dropped: tuple[str, ...]
+  costs: dict
+
+
+def rd_cost(params: dict, theta_global: dict, ints: Any, prior: ModelPrior, frames: jax.Array,
+            model_config: ModelConfig, beta: float, video_pixels: int) -> dict:
+  """J and its terms for the update `ints` on padded frames float32[T, H, W, 3].
+
+  Bits and squared errors are summed over the padded frames (as the coder pays for
+  them) and divided by the unpadded `video_pixels`.
+  """
+  theta = update_coding.apply_update(theta_global, ints, prior.t)
+  full = {**params, **theta}
+  bits = sse = 0.0
+  for i in range(frames.shape[0]):
+    b, e = _frame_cost(model_config, full, frames[i:i + 1])
+    bits, sse = bits + float(b), sse + float(e)
+  padded_pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
+  model_bits = sum(t['bits'] for t in update_coding.bits_per_tensor(ints, prior))
+  mse = sse / (3 * padded_pixels)
+  bpp, model_bpp = bits / video_pixels, model_bits / video_pixels
+  return {'J': mse + beta * (bpp + model_bpp), 'mse_255': mse, 'bpp': bpp,
+          'model_bpp': model_bpp}
+
+
+def choose(params: dict, encoder_params: dict, ints: Any, prior: ModelPrior,
+           frames: jax.Array, model_config: ModelConfig, beta: float,
+           video_pixels: int) -> Choice:
+  """The subset of the update's groups to send (see the module docstring).
+
+  params: the global model; encoder_params: the adapted g_a, h_a; ints: the full
+  quantized update; frames: the padded I-frames the cost is measured on.
+  """
+  theta_global = update_coding.decoder_side(params)
+  base = {**params, **jax.tree.map(np.asarray, encoder_params)}
+  cost = functools.partial(rd_cost, base, theta_global, prior=prior, frames=frames,
+                           model_config=model_config, beta=beta, video_pixels=video_pixels)
+  names = groups(ints)
+  costs = {'all': cost(ints), 'none': cost(keep_only(ints, set()))}
+  harmful = set()
+  for g in names:
+    costs['all but ' + g] = cost(keep_only(ints, set(names) - {g}))
+    if costs['all but ' + g]['J'] < costs['all']['J']:
+      harmful.add(g)
+  candidates = {'all': set(names), 'none': set()}
+  if harmful and len(harmful) < len(names):
+    kept = set(names) - harmful
+    costs['chosen'] = cost(keep_only(ints, kept))
+    candidates['chosen'] = kept
+  best = min(candidates, key=lambda k: costs[k]['J'])
+  kept = candidates[best]
+  return Choice(ints=keep_only(ints, kept), sent=tuple(g for g in names if g in kept),
+                dropped=tuple(g for g in names if g not in kept), costs=costs)
