@@ -156,7 +156,10 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
       return True
     now = time.time()
     seconds_per_step = (now - last_check['time']) / max(step - last_check['step'], 1)
-    last_check.update(time=now, step=step)
+    first = last_check.get('first', True)  # its interval holds the compilation
+    last_check.update(time=now, step=step, first=False)
+    if first:
+      return now - start_time >= cfg.hours * 3600
     return now - start_time + cfg.decay_steps * seconds_per_step >= cfg.hours * 3600
 
   def log_curve(trained: list[models.Model], branch: str):
