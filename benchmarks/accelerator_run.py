@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import io
 import json
 import logging as std_logging
 import os
@@ -123,10 +124,9 @@ class Run:
 
 
 def write_json(path: str, record: dict):
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(record, f, indent=1, sort_keys=True, default=_plain)
-  os.replace(tmp, path)
+  from iac_jax.io import atomic_io  # pylint: disable=g-import-not-at-top
+  text = json.dumps(record, indent=1, sort_keys=True, default=_plain)
+  atomic_io.write_bytes(path, text.encode())
 
 
 def _plain(x):
@@ -139,9 +139,10 @@ def _plain(x):
 
 def save_npz(path: str, **arrays):
   """np.savez_compressed to `path`, complete or not at all."""
-  tmp = path + '.tmp.npz'
-  np.savez_compressed(tmp, **arrays)
-  os.replace(tmp, path)
+  from iac_jax.io import atomic_io  # pylint: disable=g-import-not-at-top
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **arrays)
+  atomic_io.write_bytes(path, buffer.getvalue())
 
 
 def _memory() -> dict:
@@ -252,9 +253,8 @@ def _synthetic_videos(n: int, frames: int, size: tuple[int, int], seed: int = 0)
 
 
 def _pad64(videos):
-  from iac_jax.codec.configs import PAD_MULTIPLE  # pylint: disable=g-import-not-at-top
-  return [np.pad(v, ((0, 0), (0, -v.shape[1] % PAD_MULTIPLE), (0, -v.shape[2] % PAD_MULTIPLE),
-                     (0, 0)), mode='edge') for v in videos]
+  from iac_jax.codec import image_codec  # pylint: disable=g-import-not-at-top
+  return [np.stack([image_codec.pad_to_multiple(f) for f in v]) for v in videos]
 
 
 def part_scan(run: Run) -> dict:
@@ -420,11 +420,9 @@ def part_train(run: Run) -> dict:
                          data_description=description, eval_images=held,
                          curve_path=run.path('curve.jsonl'))
   state = {m.name: m.params for m in trained}
-  tmp = run.path('weights.msgpack.tmp')
-  with open(tmp, 'wb') as f:
-    f.write(serialization.msgpack_serialize(
-        jax.tree.map(lambda a: np.asarray(a).astype(np.float16), state)))
-  os.replace(tmp, run.path('weights.msgpack'))
+  from iac_jax.io import atomic_io  # pylint: disable=g-import-not-at-top
+  atomic_io.write_bytes(run.path('weights.msgpack'), serialization.msgpack_serialize(
+      jax.tree.map(lambda a: np.asarray(a).astype(np.float16), state)))
   return {'file': 'weights.msgpack', 'seconds': round(time.time() - start, 1),
           'models': {m.name: m.metadata for m in trained},
           'fingerprints': {m.name: m.fingerprint.hex() for m in trained}}

@@ -335,7 +335,7 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
       history = jax.tree.map(np.array, restored['history'])  # writable copies
   manager = checkpointing.manager(checkpoint_dir) if checkpoint_dir else None
   start = time.perf_counter()
-  stopped = bool(stop and stop.plateaued(history['loss'][:done]) and done % stop.window == 0)
+  stopped = bool(stop and stop.should_stop(history['loss'][:done], seconds=0.0))
   try:
     for call in range(done, config.steps if not stopped else done, per_call):
       carry, metrics = _run_steps(carry, theta_global, frames, rngs[call:call + per_call],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from iac_jax.codec import models
+from iac_jax.codec import models, range_coding
 from iac_jax.codec.configs import get_config
 from iac_jax.codec.entropy_models import factorized
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
@@ -201,10 +200,6 @@ def _stop_if_diverged(opt_state: Any, names: Sequence[str], done: int) -> None:
         'data); resume from an earlier checkpoint with a smaller learning rate')
 
 
-def _has_range_coder() -> bool:
-  return importlib.util.find_spec('tensorflow_compression_ops') is not None
-
-
 def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
           init: Any | None = None, metadata: dict | None = None,
           eval_images: dict[str, np.ndarray] | None = None,
@@ -237,7 +232,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
               min_scale=cfg.min_scale, learning_rate=cfg.learning_rate,
               final_learning_rate=cfg.final_learning_rate, schedule=cfg.schedule,
               schedule_steps=cfg.steps, seed=cfg.seed)
-  real_rates = _has_range_coder()
+  real_rates = range_coding.available()
 
   def current_models() -> list[models.Model]:
     return [models.Model(name, config, unstack(state['params'], i),
