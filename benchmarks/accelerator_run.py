@@ -338,7 +338,7 @@ def _compiled_memory(params, videos, config, model_config) -> dict:
   k = len(videos)
   carry = jax.tree.map(lambda x: jnp.stack([x] * k),
                        finetuning.initial_carry(params, config))
-  keys = jnp.stack([jax.random.split(jax.random.PRNGKey(i), config.steps) for i in range(k)])
+  keys = jnp.stack([finetuning.step_keys(jax.random.PRNGKey(i), config.steps) for i in range(k)])
   try:
     compiled = batched._run_many.lower(  # pylint: disable=protected-access
         carry, {n: params[n] for n in DECODER_SIDE}, jnp.stack(videos), keys,

@@ -30,6 +30,8 @@ _CURVE = flags.DEFINE_string('curve', 'results/global_models/campaign_log.jsonl'
 _CONFIG = flags.DEFINE_string('config', 'small', 'Model config name.')
 _BETAS = flags.DEFINE_list('betas', ['500', '100', '30', '10'], 'Rate weights.')
 _HOURS = flags.DEFINE_float('hours', 1.0, 'Wall-clock budget, snapshot included.')
+_SNAPSHOT = flags.DEFINE_bool('snapshot', True, 'End with a snapshot written to '
+                              '--weights_dir; --nosnapshot only advances the branch.')
 _MAX_STEPS = flags.DEFINE_integer('max_steps', 0, 'Cap on constant-rate steps (0: none).')
 _DECAY = flags.DEFINE_integer('decay_steps', 500, 'Steps of the snapshot\'s decay.')
 _LR = flags.DEFINE_float('learning_rate', 1e-4, 'Constant Adam learning rate.')
@@ -58,7 +60,8 @@ def main(argv):
   except ValueError:
     raise app.UsageError(f'--betas must be numbers, got {_BETAS.value}') from None
   cfg = campaign.CampaignConfig(
-      config_name=_CONFIG.value, betas=betas, hours=_HOURS.value, max_steps=_MAX_STEPS.value,
+      config_name=_CONFIG.value, betas=betas, hours=_HOURS.value, snapshot=_SNAPSHOT.value,
+      max_steps=_MAX_STEPS.value,
       decay_steps=_DECAY.value, learning_rate=_LR.value, final_learning_rate=_FINAL_LR.value,
       warmup_steps=_WARMUP.value, batch_size=_BATCH.value, crop_size=_CROP.value,
       min_scale=_MIN_SCALE.value, eval_every=_EVAL_EVERY.value, seed=_SEED.value)

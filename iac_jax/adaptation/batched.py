@@ -110,7 +110,7 @@ def adapt_many(params: dict, videos: Sequence[jax.Array], rngs: Sequence[jax.Arr
     slots = members + [members[-1]] * fill
     stack = lambda xs: jax.device_put(jnp.stack(xs), sharded)
     frames = stack([jnp.asarray(videos[i]) for i in slots])
-    keys = stack([jax.random.split(rngs[i], config.steps) for i in slots])
+    keys = stack([finetuning.step_keys(rngs[i], config.steps) for i in slots])
     pix = stack([jnp.float32(pixels[i]) for i in slots])
     copies = len(slots)
     carry = jax.tree.map(lambda x: jax.device_put(jnp.stack([x] * copies), sharded),  # noqa: B023

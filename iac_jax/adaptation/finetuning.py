@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -95,7 +95,16 @@ class AdaptationConfig:
   Attributes:
     method: one of METHODS (described by `METHOD_TABLE[method]`, `method_spec`).
     steps: optimizer steps.
-    learning_rate: Adam step size for phi and delta.
+    learning_rate: Adam step size for phi (and for delta, unless `delta_learning_rate`).
+    delta_learning_rate: Adam step size for delta; None for `learning_rate`.
+    warmup_steps: both step sizes rise linearly from 0 over these first steps. A
+      fresh Adam moves every parameter by about its full step size at once, which
+      costs several dB for the first tens of steps (`results/adaptation_study`).
+    decay_at: if above 0, both step sizes are divided by 10 after this fraction of
+      `steps` (the schedule of universal-dic's reproduction of the paper: 0.8).
+    update_groups: which decoder-side parameters delta may move, a name in
+      `update_selection.SUBSETS` ('all', 'synthesis', 'biases-gdn', ...); the others
+      stay at the global model's values and are sent as zeros.
     beta: rate weight, as the global model's `beta * bpp + MSE(255)`.
     prior: the update's spike-and-slab prior and grid width t.
     crop_size: side of the random square crops (a multiple of 64), or 0 for whole
@@ -110,6 +119,10 @@ class AdaptationConfig:
   method: str = 'full'
   steps: int = 300
   learning_rate: float = 1e-4
+  delta_learning_rate: float | None = None
+  warmup_steps: int = 0
+  decay_at: float = 0.0
+  update_groups: str = 'all'
   beta: float = 100.0
   prior: ModelPrior = dataclasses.field(default_factory=ModelPrior)
   crop_size: int = 0
@@ -121,6 +134,11 @@ class AdaptationConfig:
     method_by_name(self.method)
     if self.steps < 0 or self.frames_per_step < 1 or self.crop_size % 64:
       raise ValueError(f'invalid adaptation config {self}')
+    if self.warmup_steps < 0 or not 0.0 <= self.decay_at < 1.0:
+      raise ValueError(f'invalid schedule: warmup_steps {self.warmup_steps}, '
+                       f'decay_at {self.decay_at} (must be in [0, 1))')
+    from iac_jax.adaptation import update_selection  # pylint: disable=g-import-not-at-top
+    update_selection.subset_predicate(self.update_groups)  # raises on an unknown name
 
   @property
   def method_spec(self) -> Method:
@@ -129,6 +147,27 @@ class AdaptationConfig:
   @property
   def sends_update(self) -> bool:
     return self.method_spec.sends_update
+
+
+# How hard `full` (and `encoder`) adapt, by name: `AdaptationConfig` fields. 'default'
+# is what the CLI, the demo and `encode_video` use: the best settings of the study in
+# results/adaptation_study/README.md that code 20 I-frames of 1280x720 in under 10
+# minutes on a 2-core CPU. 'fast' trades gain for time; 'high' is for a GPU.
+EFFORTS = {
+    'fast': {'steps': 300, 'learning_rate': 1e-4, 'crop_size': 256},
+    'default': {'steps': 1000, 'learning_rate': 1e-4, 'crop_size': 256},
+    'high': {'steps': 3000, 'learning_rate': 1e-4, 'crop_size': 256},
+}
+
+
+def config_for_effort(effort: str = 'default', **overrides) -> AdaptationConfig:
+  """`AdaptationConfig` of the preset `EFFORTS[effort]`, with `overrides` on top (None
+  values are ignored, so unset flags can be passed through)."""
+  if effort not in EFFORTS:
+    raise ValueError(f'unknown effort {effort!r}; choose from {tuple(EFFORTS)}')
+  fields = dict(EFFORTS[effort])
+  fields.update({k: v for k, v in overrides.items() if v is not None})
+  return AdaptationConfig(**fields)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,14 +202,43 @@ def _sample_batch(frames: jax.Array, rng: jax.Array, config: AdaptationConfig) -
                                (config.frames_per_step, size_h, size_w, 3))
 
 
-def _optimizer(config: AdaptationConfig) -> optax.GradientTransformation:
-  update_delta = config.sends_update
+def _schedule(config: AdaptationConfig, learning_rate: float) -> optax.Schedule | float:
+  if not config.decay_at and not config.warmup_steps:
+    return learning_rate
+  boundary = max(int(round(config.decay_at * config.steps)), 1) if config.decay_at else None
+
+  def schedule(step):
+    rate = learning_rate
+    if config.warmup_steps:
+      rate = rate * jnp.minimum((step + 1.0) / config.warmup_steps, 1.0)
+    if boundary is not None:
+      rate = jnp.where(step >= boundary, 0.1 * rate, rate)
+    return rate
+  return schedule
+
+
+def _labels(params: dict, config: AdaptationConfig) -> dict:
+  """Optimizer label per trainable leaf: 'phi', 'delta', or 'frozen' (delta leaves
+  outside `config.update_groups`, and all of delta when nothing is sent)."""
+  from iac_jax.adaptation import update_selection  # pylint: disable=g-import-not-at-top
+  moves = update_selection.subset_predicate(config.update_groups)
+  delta = jax.tree_util.tree_map_with_path(
+      lambda p, _: 'delta' if config.sends_update and moves(jax.tree_util.keystr(p))
+      else 'frozen', {k: params[k] for k in DECODER_SIDE})
+  return {'phi': jax.tree.map(lambda _: 'phi', {k: params[k] for k in ENCODER_SIDE}),
+          'delta': delta}
+
+
+def _optimizer(config: AdaptationConfig, labels: dict) -> optax.GradientTransformation:
+  delta_rate = (config.learning_rate if config.delta_learning_rate is None
+                else config.delta_learning_rate)
   # A step whose loss or gradient is not finite (NaN in the data, an overflow) is
   # skipped rather than written into the parameters; `adapt` stops after
   # `nonfinite_steps.MAX_CONSECUTIVE` in a row.
   return nonfinite_steps.skip_nonfinite(optax.multi_transform(
-      {'adam': optax.adam(config.learning_rate), 'frozen': optax.set_to_zero()},
-      {'phi': 'adam', 'delta': 'adam' if update_delta else 'frozen'}))
+      {'phi': optax.adam(_schedule(config, config.learning_rate)),
+       'delta': optax.adam(_schedule(config, delta_rate)),
+       'frozen': optax.set_to_zero()}, labels))
 
 
 def stop_if_diverged(opt_state: optax.ApplyIfFiniteState) -> None:
@@ -196,8 +264,8 @@ def adaptation_step(carry, theta_global: dict, frames: jax.Array, rng_step: jax.
                     config: AdaptationConfig):
   """One optimizer step of one video; carry = (trainable, opt_state). Pure."""
   loss_fn = _loss_fn(model_config, config, video_pixels)
-  optimizer = _optimizer(config)
   trainable, opt_state = carry
+  optimizer = _optimizer(config, _labels({**trainable['phi'], **trainable['delta']}, config))
   rng_batch, rng_loss = jax.random.split(rng_step)
   batch = _sample_batch(frames, rng_batch, config)
   (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -237,7 +305,7 @@ def _initial_trainable(params: dict) -> dict:
 def initial_carry(params: dict, config: AdaptationConfig):
   """(trainable, opt_state) at the start: phi = the global encoder, delta = 0."""
   trainable = _initial_trainable(params)
-  return trainable, _optimizer(config).init(trainable)
+  return trainable, _optimizer(config, _labels(params, config)).init(trainable)
 
 
 def finish(trainable: dict, histories: list[dict], config: AdaptationConfig
@@ -264,6 +332,12 @@ def finish(trainable: dict, histories: list[dict], config: AdaptationConfig
   return AdaptationResult(trainable['phi'], trainable['delta'], ints, history)
 
 
+def step_keys(rng: jax.Array, steps: int) -> jax.Array:
+  """The key of each step, `fold_in(rng, step)`: a run's first n steps do not depend
+  on how many it runs (so 300 steps are the start of a 1,000-step run)."""
+  return jax.vmap(lambda i: jax.random.fold_in(rng, i))(jnp.arange(steps, dtype=jnp.uint32))
+
+
 def default_steps_per_call(chunk: int) -> int:
   """1 on CPU (XLA CPU runs the step ~20x slower inside lax.scan), else `chunk`."""
   return 1 if jax.default_backend() == 'cpu' else chunk
@@ -281,7 +355,10 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
           progress: Callable[[int, dict], None] | None = None,
           progress_every: int = 25,
           steps_per_call: int | None = None, checkpoint_dir: str | None = None,
-          checkpoint_every: int = 50, stop: PlateauStop | None = None) -> AdaptationResult:
+          checkpoint_every: int = 50, stop: PlateauStop | None = None,
+          snapshot_at: Sequence[int] = (),
+          on_snapshot: Callable[[int, AdaptationResult], None] | None = None
+          ) -> AdaptationResult:
   """Adapts `params` to `frames` float32[T, H, W, 3] in [0, 1] (H, W multiples of 64).
 
   `video_pixels` (default: all pixels of `frames`) spreads the model rate; pass the
@@ -303,6 +380,12 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   With `stop` (`stopping.PlateauStop`), adaptation ends early once the loss has
   stopped improving (or its time cap is spent): `config.steps` is then the most it
   runs, and the result's history is as long as the steps it ran.
+
+  With `on_snapshot`, `on_snapshot(step, result)` is called after each step in
+  `snapshot_at` with the result as `adapt` would return it had it stopped there: one
+  trajectory gives the outcome of several step budgets: with a learning rate that
+  does not depend on `config.steps` (no `decay_at`), the snapshot at n steps equals
+  `adapt` run for n steps (`step_keys`).
   """
   if frames.ndim != 4 or frames.shape[-1] != 3:
     raise ValueError(f'expected frames [T, H, W, 3], got {frames.shape}')
@@ -312,13 +395,16 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
     return AdaptationResult(trainable['phi'], trainable['delta'], None, {})
   theta_global = {k: params[k] for k in DECODER_SIDE}
   carry = initial_carry(params, config)
-  rngs = jax.random.split(rng, config.steps)
+  rngs = step_keys(rng, config.steps)
   chunk = chunk_size(config.steps, progress_every) if progress else config.steps
   if steps_per_call is None:
     steps_per_call = default_steps_per_call(chunk)
   # Calls never straddle a window of the stopping rule, so where it stops does not
   # depend on the chunking.
   per_call = chunk_size(math.gcd(chunk, stop.window) if stop else chunk, steps_per_call)
+  snapshot_at = sorted(set(int(n) for n in snapshot_at if 0 < n <= config.steps))
+  if on_snapshot and snapshot_at:
+    per_call = chunk_size(math.gcd(per_call, *snapshot_at), per_call)
   pixels = jnp.float32(video_pixels)
   history = {k: np.zeros(config.steps, np.float32) for k in HISTORY_KEYS}
   done = 0
@@ -349,6 +435,10 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
       if manager and (done % checkpoint_every < per_call or done == config.steps or stopped):
         checkpointing.save(manager, done, {'carry': carry, 'history': history,
                                            'step': np.int32(done)})
+      if on_snapshot and done in snapshot_at:
+        # A host copy: the next call donates the carry's buffers.
+        on_snapshot(done, finish(jax.tree.map(np.array, carry[0]),
+                                 [{k: v[:done].copy() for k, v in history.items()}], config))
       if progress and (done % chunk == 0 or stopped):
         progress(done, {k: float(v[done - 1]) for k, v in history.items()})
       if stopped:

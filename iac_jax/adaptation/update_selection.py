@@ -1,4 +1,8 @@
-"""Which parts of the decoder-side update are worth sending, decided by rate-distortion.
+"""Which parts of the decoder-side update are sent: fixed subsets, or chosen by RD.
+
+`SUBSETS` names fixed sets of decoder-side parameters that adaptation may move
+(`AdaptationConfig.update_groups`); the rest stay at the global model's values and
+are sent as zeros. `choose` decides after adaptation, by rate-distortion:
 
 The quantized update `k` is grouped by layer (each layer of g_s and h_s, and the z
 density as one group). A group left out is sent as zeros, which the spike-and-slab
@@ -31,6 +35,28 @@ from iac_jax.adaptation import update_coding
 from iac_jax.adaptation.model_prior import ModelPrior
 from iac_jax.codec.configs import ModelConfig
 from iac_jax.codec.hyperprior import MeanScaleHyperprior
+
+
+def _is_bias_or_gdn(path: str) -> bool:
+  return "['bias']" in path or "['igdn" in path
+
+
+# Decoder-side parameters delta may move, by name: a predicate on the leaf's keystr
+# within the decoder-side tree ("['g_s']['deconv0']['kernel']").
+SUBSETS = {
+    'all': lambda path: True,
+    'synthesis': lambda path: path.startswith("['g_s']"),
+    'biases-gdn': lambda path: path.startswith(("['g_s']", "['h_s']")) and _is_bias_or_gdn(path),
+    'synthesis-biases-gdn': lambda path: path.startswith("['g_s']") and _is_bias_or_gdn(path),
+    'hyper': lambda path: not path.startswith("['g_s']"),
+}
+
+
+def subset_predicate(name: str):
+  """`SUBSETS[name]`, or ValueError naming the subsets there are."""
+  if name not in SUBSETS:
+    raise ValueError(f'unknown update_groups {name!r}; choose from {tuple(SUBSETS)}')
+  return SUBSETS[name]
 
 
 def group_of(path: str) -> str:

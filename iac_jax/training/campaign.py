@@ -43,7 +43,11 @@ class CampaignConfig:
   Attributes:
     config_name, betas: which models (`<config>-beta<beta>`).
     hours: wall-clock budget of the run, snapshot included (a file named STOP in the
-      work directory ends the constant phase at the next logged step).
+      work directory ends the constant phase at the next logged step; one named PAUSE
+      ends it too, without a snapshot).
+    snapshot: end the run with a snapshot (decay, then models written to the weights
+      folder); without, the run only advances the constant-rate branch, which the
+      next run continues (the repository holds few snapshots: see NOTES.md).
     max_steps: optional cap on the run's constant-rate steps (0 = none).
     decay_steps: length of the snapshot's cosine decay.
     learning_rate, final_learning_rate, warmup_steps: the constant rate, where the
@@ -57,6 +61,7 @@ class CampaignConfig:
   config_name: str = 'small'
   betas: tuple[float, ...] = (500.0, 100.0, 30.0, 10.0)
   hours: float = 1.0
+  snapshot: bool = True
   max_steps: int = 0
   decay_steps: int = 500
   learning_rate: float = 1e-4
@@ -145,6 +150,8 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   constant = dataclasses.replace(constant, warmup_start=int(state['step']))
   held = {k: image_io.downscale_long_side(v, cfg.eval_long_side) for k, v in (eval_images or {}).items()}
   last_check = {'time': start_time, 'step': int(state['step'])}
+  decay_seconds = cfg.decay_steps if cfg.snapshot else 0
+  paused = []
 
   def should_stop(step: int) -> bool:
     # The decay's length is estimated from the latest steps: on a shared machine the
@@ -154,13 +161,19 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
       os.remove(stop_file)
       log.info('found %s: stopping the constant phase', stop_file)
       return True
+    pause_file = os.path.join(workdir, 'PAUSE')
+    if os.path.exists(pause_file):  # `touch WORKDIR/PAUSE`: save and end, no snapshot
+      os.remove(pause_file)
+      log.info('found %s: saving the constant phase, no snapshot', pause_file)
+      paused.append(step)
+      return True
     now = time.time()
     seconds_per_step = (now - last_check['time']) / max(step - last_check['step'], 1)
     first = last_check.get('first', True)  # its interval holds the compilation
     last_check.update(time=now, step=step, first=False)
     if first:
       return now - start_time >= cfg.hours * 3600
-    return now - start_time + cfg.decay_steps * seconds_per_step >= cfg.hours * 3600
+    return now - start_time + decay_seconds * seconds_per_step >= cfg.hours * 3600
 
   def log_curve(trained: list[models.Model], branch: str):
     if not curve_path or not held:
@@ -191,6 +204,10 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   trainer.train(constant, images, os.path.join(workdir, 'constant'), state=state,
                  should_stop=should_stop, on_save=on_save)
   state = trainer.restore(os.path.join(workdir, 'constant'), template)
+  if paused or not cfg.snapshot:
+    log.info('constant-rate branch saved at step %d in %s; no snapshot this run',
+             int(state['step']), workdir)
+    return []
   # The snapshot: a cosine decay on a copy of the constant-rate state.
   start = int(state['step'])
   decay = dataclasses.replace(constant, schedule='decay', decay_start=start,

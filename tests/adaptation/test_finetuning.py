@@ -184,3 +184,60 @@ def test_methods_are_described_once_and_looked_up_by_name():
   assert not finetuning.method_by_name('none').uses_steps
   with pytest.raises(ValueError, match=r"unknown method 'magic'; choose from \('none'"):
     finetuning.method_by_name('magic')
+
+
+def _padded(clip):
+  return jnp.asarray(np.stack([pad_to_multiple(f) for f in clip]), jnp.float32) / 255.0
+
+
+def test_a_snapshot_equals_the_shorter_run(tiny_model):
+  # Step keys do not depend on the run's length, so the state after 3 of 6 steps is
+  # exactly that of a 3-step run: one trajectory measures several step budgets.
+  x = _padded(_clip(frames=2))
+  config = finetuning.AdaptationConfig(method='full', steps=6, learning_rate=2e-3, beta=10.0)
+  seen = {}
+  finetuning.adapt(tiny_model.params, x, jax.random.PRNGKey(3), config, tiny_model.config,
+                   snapshot_at=[3], on_snapshot=lambda n, r: seen.setdefault(n, r))
+  short = finetuning.adapt(tiny_model.params, x, jax.random.PRNGKey(3),
+                           finetuning.AdaptationConfig(method='full', steps=3,
+                                                       learning_rate=2e-3, beta=10.0),
+                           tiny_model.config)
+  assert list(seen) == [3]
+  np.testing.assert_array_equal(seen[3].history['loss'], short.history['loss'])
+  for a, b in zip(jax.tree.leaves(seen[3].update_ints), jax.tree.leaves(short.update_ints)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_update_groups_leave_the_other_parameters_unsent(tiny_model):
+  x = _padded(_clip(frames=2))
+  config = finetuning.AdaptationConfig(method='full', steps=8, learning_rate=3e-3, beta=10.0,
+                                       update_groups='synthesis')
+  result = finetuning.adapt(tiny_model.params, x, jax.random.PRNGKey(0), config,
+                            tiny_model.config)
+  moved = {k: any(np.any(v) for v in jax.tree.leaves(result.update_ints[k]))
+           for k in result.update_ints}
+  assert moved == {'g_s': True, 'h_s': False, 'z_prior': False}
+
+
+def test_a_zero_delta_learning_rate_sends_nothing_but_moves_the_encoder(tiny_model):
+  x = _padded(_clip(frames=2))
+  config = finetuning.AdaptationConfig(method='full', steps=4, learning_rate=3e-3,
+                                       delta_learning_rate=0.0, beta=10.0)
+  result = finetuning.adapt(tiny_model.params, x, jax.random.PRNGKey(0), config,
+                            tiny_model.config)
+  assert not any(np.any(v) for v in jax.tree.leaves(result.update_ints))
+  assert any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(
+      jax.tree.leaves(result.encoder_params),
+      jax.tree.leaves({k: tiny_model.params[k] for k in ('g_a', 'h_a')})))
+
+
+def test_schedule_warms_up_and_decays():
+  config = finetuning.AdaptationConfig(steps=100, learning_rate=1e-3, warmup_steps=10,
+                                       decay_at=0.8)
+  schedule = finetuning._schedule(config, 1e-3)  # pylint: disable=protected-access
+  np.testing.assert_allclose([float(schedule(s)) for s in (0, 4, 9, 50, 79, 80, 99)],
+                             [1e-4, 5e-4, 1e-3, 1e-3, 1e-3, 1e-4, 1e-4], rtol=1e-6)
+  with pytest.raises(ValueError, match='update_groups'):
+    finetuning.AdaptationConfig(update_groups='decoder')
+  with pytest.raises(ValueError, match='schedule'):
+    finetuning.AdaptationConfig(decay_at=1.0)

@@ -25,8 +25,8 @@ def _ship_tiny_models(weights_dir, betas):
                       str(weights_dir / f'{start.name}.msgpack'))
 
 
-def _make_train(shared, weights_dir, workdir, curve, steps):
-  flags = (f'--config=tiny --betas=10,100 --max_steps={steps} --decay_steps=2 '
+def _make_train(shared, weights_dir, workdir, curve, steps, extra=''):
+  flags = (f'{extra} --config=tiny --betas=10,100 --max_steps={steps} --decay_steps=2 '
            f'--warmup_steps=2 --batch_size=2 --crop_size=64 --holdout=1 --eval_every=2 '
            f'--weights_dir={weights_dir} --workdir={workdir} --curve={curve}')
   proc = subprocess.run(['make', '-C', ROOT, 'train', f'SHARED={shared}', 'HOURS=1',
@@ -73,6 +73,14 @@ def test_make_train_continues_from_shipped_weights(tmp_path):
   meta = json.loads((weights / 'tiny-beta10.json').read_text())
   assert meta['cumulative_steps'] == 1000 + 6 + 2
   assert len(meta['history']) == 2  # the branch's start history plus this run
+
+  # --nosnapshot advances the branch and leaves the shipped weights alone.
+  shipped = (weights / 'tiny-beta10.msgpack').read_bytes()
+  proc = _make_train(tmp_path / 'shared', weights, tmp_path / 'work', curve, steps=8,
+                     extra='--nosnapshot')
+  assert 'no snapshot this run' in proc.stderr
+  assert (weights / 'tiny-beta10.msgpack').read_bytes() == shipped
+  assert json.loads((weights / 'tiny-beta10.json').read_text())['cumulative_steps'] == 1008
 
 
 def test_downscale_long_side():
