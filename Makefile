@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/iac-jax demo --output_dir=demo_output --steps=300
+	$(VENV)/bin/iac-jax demo --output_dir=demo_output
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

@@ -61,6 +61,11 @@ def write_summary(rows):
                         study.markdown(comparisons).encode())
   if any(c['setting'] == 'base' for c in comparisons):
     study.plot_gain_vs_steps(comparisons, os.path.join(out, 'gain_vs_steps.png'))
+  from iac_jax.evaluation import rd_figures  # pylint: disable=g-import-not-at-top
+  for setting, steps in (('base', 300), ('default', 300)):
+    panels = study.rd_panels(rows, setting, steps)
+    if panels:
+      rd_figures.plot_rd(panels, os.path.join(out, f'rd_{setting}_{steps}.png'))
 
 
 def main(argv):

@@ -27,7 +27,8 @@ from absl import app, flags
 from absl import logging as absl_logging
 
 # The package's __init__ has imported adaptation (and JAX) before this line runs.
-from iac_jax.adaptation.finetuning import METHODS
+from iac_jax.adaptation.finetuning import EFFORTS, METHODS
+from iac_jax.adaptation.update_selection import SUBSETS
 
 _COMMANDS = ('encode', 'decode', 'info', 'models', 'demo', 'import-compressai')
 
@@ -38,9 +39,20 @@ _MODEL = flags.DEFINE_string('model', None, 'Shipped model name or .msgpack path
                              'the model the bitstream names).')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', 'demo_output', 'Where `demo` writes.')
 _METHOD = flags.DEFINE_enum('method', 'full', list(METHODS), 'Video: adaptation method.')
-_STEPS = flags.DEFINE_integer('steps', 300, 'Video: adaptation steps.')
-_LR = flags.DEFINE_float('learning_rate', 1e-4, 'Video: adaptation learning rate.')
-_CROP = flags.DEFINE_integer('crop_size', 256, 'Video: crop side for adaptation (multiple '
+_EFFORT = flags.DEFINE_enum('effort', 'default', list(EFFORTS), 'Video: how hard to '
+                            'adapt, a preset of the settings below (finetuning.EFFORTS): '
+                            'default codes 20 I-frames of 1280x720 in under 10 minutes on '
+                            '2 CPU cores; high is for a GPU.')
+_STEPS = flags.DEFINE_integer('steps', None, 'Video: adaptation steps (default: the '
+                              '--effort preset\'s).')
+_LR = flags.DEFINE_float('learning_rate', None, 'Video: adaptation learning rate of the '
+                         'encoder (and of the update, unless --delta_learning_rate).')
+_DELTA_LR = flags.DEFINE_float('delta_learning_rate', None, 'Video: learning rate of the '
+                               'decoder-side update.')
+_WARMUP = flags.DEFINE_integer('warmup_steps', None, 'Video: learning-rate warm-up steps.')
+_UPDATE_GROUPS = flags.DEFINE_enum('update_groups', None, list(SUBSETS), 'Video: which '
+                                   'decoder-side parameters the update may move.')
+_CROP = flags.DEFINE_integer('crop_size', None, 'Video: crop side for adaptation (multiple '
                              'of 64; 0 = whole frames).')
 _IFRAME_FPS = flags.DEFINE_float('iframe_fps', 2.0, 'Video: I-frames per second sampled.')
 _BETA = flags.DEFINE_float('beta', None, 'Video: rate weight (default: the model\'s); '
@@ -53,7 +65,7 @@ _MAX_OUTPUT_PIXELS = flags.DEFINE_integer(
     'max_output_pixels', None, 'decode: the most pixels (frames x height x width) to '
     'allocate for the output; a stream declaring more is refused (default: '
     'bitstream.MAX_OUTPUT_PIXELS, 2^28, 768 MiB).', lower_bound=1)
-_CHOOSE_UPDATE = flags.DEFINE_bool('choose_update', False, 'Video: send only the layers of '
+_CHOOSE_UPDATE = flags.DEFINE_bool('choose_update', None, 'Video: send only the layers of '
                                    'the update that pay for their bits on the I-frames '
                                    '(iac_jax/adaptation/update_selection.py).')
 _PLATEAU = flags.DEFINE_integer('plateau_window', 0, 'Video: stop adapting once the loss has '
@@ -121,9 +133,18 @@ def _progress_printer(total: int, label: str = ''):
   return report
 
 
+def _adaptation_config(**fields):
+  """The --effort preset with every video flag that was set on top (bad values: ValueError)."""
+  from iac_jax.adaptation import finetuning  # pylint: disable=g-import-not-at-top
+  return finetuning.config_for_effort(
+      _EFFORT.value, steps=_STEPS.value, learning_rate=_LR.value,
+      delta_learning_rate=_DELTA_LR.value, warmup_steps=_WARMUP.value,
+      update_groups=_UPDATE_GROUPS.value, crop_size=_CROP.value,
+      choose_update=_CHOOSE_UPDATE.value, **fields)
+
+
 def _encode_video(src, dst):
   from iac_jax.adaptation import video_codec  # pylint: disable=g-import-not-at-top
-  from iac_jax.adaptation.finetuning import AdaptationConfig  # pylint: disable=g-import-not-at-top
   from iac_jax.adaptation.stopping import PlateauStop  # pylint: disable=g-import-not-at-top
   from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   from iac_jax.codec.image_codec import DivergedError  # pylint: disable=g-import-not-at-top
@@ -131,10 +152,8 @@ def _encode_video(src, dst):
   model = _default_model()
   with _bad_input():
     frames, fps = video.read_video(src, _IFRAME_FPS.value)
-    config = AdaptationConfig(method=_METHOD.value, steps=_STEPS.value,
-                              learning_rate=_LR.value,
-                              beta=_BETA.value or models.default_beta(model),
-                              crop_size=_CROP.value, choose_update=_CHOOSE_UPDATE.value)
+    config = _adaptation_config(method=_METHOD.value,
+                                beta=_BETA.value or models.default_beta(model))
     stop = None
     if _PLATEAU.value or _MAX_ADAPT_SECONDS.value:
       stop = PlateauStop(window=_PLATEAU.value or 25, max_seconds=_MAX_ADAPT_SECONDS.value,
@@ -143,7 +162,7 @@ def _encode_video(src, dst):
         f'({_IFRAME_FPS.value:g} per second of a {fps:.3f} fps video)', file=sys.stderr)
   try:
     enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
-                                            _SEED.value, _progress_printer(_STEPS.value),
+                                            _SEED.value, _progress_printer(config.steps),
                                             checkpoint_dir=_CHECKPOINT_DIR.value, stop=stop)
   except DivergedError as e:  # of the flags' making: too large a learning rate
     raise CliError(str(e)) from None
@@ -224,26 +243,24 @@ def _models():
 
 def _demo():
   from iac_jax import demo  # pylint: disable=g-import-not-at-top
-  from iac_jax.adaptation.finetuning import AdaptationConfig  # pylint: disable=g-import-not-at-top
   from iac_jax.codec.image_codec import DivergedError  # pylint: disable=g-import-not-at-top
   model = _default_model()
   with _bad_input():  # the flags, checked before the first method runs
-    AdaptationConfig(steps=_STEPS.value, learning_rate=_LR.value, crop_size=_CROP.value)
+    config = _adaptation_config()
   print(f'model {model.name}: {model.metadata.get("steps")} training steps on '
         f'{model.metadata.get("data")}, beta={model.metadata.get("beta")}', flush=True)
   print(f'clip  {os.path.basename(demo.SAMPLE_VIDEO)}: I-frames at 2 fps; adaptation '
-        f'{_STEPS.value} steps on {_CROP.value}px crops', flush=True)
+        f'({_EFFORT.value} effort) {config.steps} steps on {config.crop_size}px crops',
+        flush=True)
   printers = {}
 
   def progress(method, done, m):
     if method not in printers:
-      printers[method] = _progress_printer(_STEPS.value, f'[{method}] ')
+      printers[method] = _progress_printer(config.steps, f'[{method}] ')
     printers[method](done, m)
 
   try:
-    rows = demo.run_video_demo(model, _OUTPUT_DIR.value, steps=_STEPS.value,
-                               crop_size=_CROP.value, learning_rate=_LR.value,
-                               progress=progress)
+    rows = demo.run_video_demo(model, _OUTPUT_DIR.value, config=config, progress=progress)
   except DivergedError as e:
     raise CliError(str(e)) from None
   print()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from iac_jax.adaptation import decoding
-from iac_jax.adaptation.finetuning import AdaptationConfig
+from iac_jax.adaptation.finetuning import AdaptationConfig, config_for_effort
 from iac_jax.adaptation.video_codec import encode_video_detailed
 from iac_jax.codec.models import Model, default_beta
 from iac_jax.evaluation import metrics
@@ -44,19 +44,23 @@ def psnr_of_frames(original: np.ndarray, decoded: np.ndarray) -> float:
 
 def run_video_demo(model: Model, output_dir: str, video_path: str = SAMPLE_VIDEO,
                    methods: Sequence[str] = ('none', 'encoder', 'full'),
-                   steps: int = 300, crop_size: int = 256, learning_rate: float = 1e-4,
+                   config: AdaptationConfig | None = None,
                    progress: Callable[[str, int, dict], None] | None = None
                    ) -> list[DemoRow]:
-  """Codes the clip's I-frames with each method; writes bitstreams and decoded frames."""
+  """Codes the clip's I-frames with each method; writes bitstreams and decoded frames.
+
+  `config` sets how to adapt (default: `config_for_effort('default')`); its method and
+  beta are replaced by each method's and the model's.
+  """
   frames, _ = video.read_video(video_path)
   t, h, w, _ = frames.shape
   beta = default_beta(model)
+  base = config or config_for_effort('default')
   os.makedirs(output_dir, exist_ok=True)
   stem = os.path.splitext(os.path.basename(video_path))[0]
   rows = []
   for method in methods:
-    config = AdaptationConfig(method=method, steps=steps, learning_rate=learning_rate,
-                              beta=beta, crop_size=crop_size)
+    config = dataclasses.replace(base, method=method, beta=beta)
     report = None
     if progress:
       progress(method, 0, {})  # starts the method's clock

@@ -145,16 +145,17 @@ def encode_adapted(model: Model, frames: np.ndarray, fps: float, config: Adaptat
 
 
 def encode_video(model: Model, frames_uint8_thwc: np.ndarray, fps: float,
-                 method: str = 'full', steps: int = 300, seed: int = 0,
-                 **config_kwargs) -> bytes:
+                 method: str = 'full', steps: int | None = None, seed: int = 0,
+                 effort: str = 'default', **config_kwargs) -> bytes:
   """Compresses the I-frames uint8[T, H, W, 3] (shown at `fps`) with `method`.
 
-  Extra keyword arguments go to `AdaptationConfig` (learning_rate, beta, prior,
-  crop_size, frames_per_step); `beta` defaults to the one the model was trained
-  with (its metadata), else 100. Decode with `iac_jax.decode`.
+  Adapts as the `effort` preset says (`finetuning.EFFORTS`; the CLI's defaults), with
+  `steps` and any other `AdaptationConfig` field given as a keyword on top
+  (learning_rate, beta, prior, crop_size, ...); `beta` defaults to the one the model
+  was trained with (its metadata), else 100. Decode with `iac_jax.decode`.
   """
   config_kwargs.setdefault('beta', default_beta(model))
-  config = AdaptationConfig(method=method, steps=steps, **config_kwargs)
+  config = finetuning.config_for_effort(effort, method=method, steps=steps, **config_kwargs)
   return encode_video_detailed(model, frames_uint8_thwc, fps, config, seed).data
 
 

@@ -28,7 +28,7 @@ import jax
 import numpy as np
 
 from iac_jax.adaptation import finetuning
-from iac_jax.adaptation.finetuning import AdaptationConfig
+from iac_jax.adaptation.finetuning import EFFORTS, AdaptationConfig
 from iac_jax.adaptation.model_prior import ModelPrior
 from iac_jax.adaptation.video_codec import encode_adapted, padded_input
 from iac_jax.codec.models import Model
@@ -82,6 +82,16 @@ SETTINGS = {s.name: s for s in (
     Setting('synthesis-lr3e-4', {'update_groups': 'synthesis', 'learning_rate': 3e-4},
             anchor='lr3e-4'),
 )}
+
+
+# The CLI's defaults (`finetuning.EFFORTS['default']`), compared with encoder-only under
+# the same encoder-side optimizer (base's, unless the preset changes it); its step
+# budget comes from the runner's steps.
+_DEFAULT = {k: v for k, v in EFFORTS['default'].items() if k not in ('steps', 'crop_size')}
+_ENCODER_SIDE = {k: _DEFAULT[k] for k in ('learning_rate', 'decay_at', 'warmup_steps')
+                 if k in _DEFAULT and _DEFAULT[k] != getattr(AdaptationConfig(), k)}
+SETTINGS['default'] = Setting('default', _DEFAULT,
+                              anchor='default' if _ENCODER_SIDE else 'base')
 
 
 def setting_by_name(name: str) -> Setting:
@@ -260,3 +270,22 @@ def plot_gain_vs_steps(comparisons: Sequence[dict], path: str, setting: str = 'b
   axes[1].set_ylabel('RD cost J, full minus encoder-only (lower: full wins)')
   fig.suptitle(f'Full-model adaptation vs encoder-only, setting {setting!r}')
   rd_figures.savefig(fig, path)
+
+
+def rd_panels(rows: Sequence[dict], setting: str, steps: int) -> list[tuple[str, dict]]:
+  """Per clip, the RD points of none, encoder-only (the setting's anchor) and full at
+  `steps`, for `rd_figures.plot_rd`; clips without full rows for the setting are left out."""
+  anchor = SETTINGS[setting].anchor if setting in SETTINGS else 'base'
+  panels = collections.defaultdict(lambda: collections.defaultdict(list))
+  for r in rows:
+    if int(r['seed']) != 0:
+      continue
+    point = (float(r['bpp']), float(r['psnr_db']))
+    if r['method'] == 'none':
+      panels[r['clip']]['none'].append(point)
+    elif int(r['steps']) == steps and (
+        (r['method'] == 'full' and r['setting'] == setting) or
+        (r['method'] == 'encoder' and r['setting'] == anchor)):
+      panels[r['clip']][r['method']].append(point)
+  return [(f'{clip}: {setting}, {steps} steps', {k: sorted(v) for k, v in by.items()})
+          for clip, by in sorted(panels.items()) if by.get('full')]

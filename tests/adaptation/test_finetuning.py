@@ -241,3 +241,17 @@ def test_schedule_warms_up_and_decays():
     finetuning.AdaptationConfig(update_groups='decoder')
   with pytest.raises(ValueError, match='schedule'):
     finetuning.AdaptationConfig(decay_at=1.0)
+
+
+def test_effort_presets_are_valid_configs_and_take_overrides():
+  for name in finetuning.EFFORTS:
+    assert finetuning.config_for_effort(name).steps > 0
+  default = finetuning.config_for_effort()
+  assert default == finetuning.config_for_effort('default', steps=None, learning_rate=None)
+  assert finetuning.config_for_effort('fast').steps <= default.steps
+  assert finetuning.config_for_effort('high').steps >= default.steps
+  tuned = finetuning.config_for_effort('default', steps=7, update_groups='synthesis', beta=30.0)
+  assert (tuned.steps, tuned.update_groups, tuned.beta) == (7, 'synthesis', 30.0)
+  assert tuned.choose_update == default.choose_update
+  with pytest.raises(ValueError, match='effort'):
+    finetuning.config_for_effort('maximum')
