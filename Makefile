@@ -5,7 +5,7 @@ SHARED ?= ../shared
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean results train accelerator-smoke accelerator-pack
+.PHONY: demo test lint clean results study train accelerator-smoke accelerator-pack
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -27,6 +27,20 @@ HOURS ?= 1
 train: $(STAMP)
 	nice -n 19 $(VENV)/bin/python experiments/train_campaign.py \
 	  --images=$(SHARED)/data/train_images --hours=$(HOURS) $(TRAIN_FLAGS)
+
+# Regenerates results/adaptation_study (about 1.5 hours on 2 CPU cores; needs
+# ../shared/data). Resumable: rows already in study.csv are not run again.
+STUDY = $(VENV)/bin/python experiments/adaptation_study.py --data=$(SHARED)/data
+study: $(STAMP)
+	$(STUDY) --clips=bridge --settings=base --steps=100,300,1000
+	$(STUDY) --clips=bridge --models=small-beta100 --steps=300 \
+	  --settings=lr3e-5,warmup,delta-lr1e-3,t0.01,alpha100,synthesis,biases-gdn,choose,t0.0025,decay
+	$(STUDY) --clips=cup --settings=base,lr3e-5 --steps=100,300
+	$(STUDY) --clips=bridge --settings=default --methods=full --steps=300
+	$(STUDY) --clips=box,cups --settings=base --methods=encoder --steps=300
+	$(STUDY) --clips=box,cups --settings=default --methods=full --steps=300
+	$(STUDY) --clips=bridge,cup,box,cups --settings=base --methods=none --steps=0
+	$(STUDY) --clips=bridge --models=small-beta100 --settings=base,default --seeds=1 --steps=300
 
 # Regenerates results/adaptation (hours on 2 CPU cores; needs ../shared/data/videos).
 # Every step resumes: points already in the CSVs are skipped.

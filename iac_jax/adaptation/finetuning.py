@@ -154,7 +154,7 @@ class AdaptationConfig:
 # results/adaptation_study/README.md: on a 1280x720 static-camera clip of 20 I-frames,
 # 300 steps gave full-model adaptation as much over encoder-only as 1,000 (the update
 # grows with more steps and eats the gain at low beta), and the RD choice of the
-# layers sent was the best of the variants tried; it codes such a clip in about 3-4
+# layers sent was the best of the variants tried; it codes such a clip in 2.5-3
 # minutes on 2 CPU cores. 'fast' skips the choice (G + 3 passes over the I-frames);
 # 'high' runs 1,000 steps, for a GPU.
 EFFORTS = {

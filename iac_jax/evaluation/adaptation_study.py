@@ -66,7 +66,7 @@ SETTINGS = {s.name: s for s in (
     Setting('lr3e-4', {'learning_rate': 3e-4}, anchor='lr3e-4'),
     Setting('lr3e-5', {'learning_rate': 3e-5}, anchor='lr3e-5'),
     Setting('warmup', {'warmup_steps': 50}, anchor='warmup'),
-    Setting('decay', {'learning_rate': 3e-4, 'decay_at': 0.8}, anchor='decay'),
+    Setting('decay', {'decay_at': 0.8}, anchor='decay'),
     Setting('delta-lr3e-4', {'delta_learning_rate': 3e-4}),
     Setting('delta-lr1e-3', {'delta_learning_rate': 1e-3}),
     Setting('delta-lr3e-5', {'delta_learning_rate': 3e-5}),
