@@ -9,7 +9,7 @@ over the models' betas and per-beta differences) and gain_vs_steps.png. Resumabl
 rows already in study.csv are not run again. The clips: `bridge` and `cups` are
 synthetic static-camera clips (1280x720, 20 I-frames, `iac_jax.evaluation.static_camera`)
 made from photos of --data's train_images; `cup` and `box` are the real fixed-camera
-clips of --data's videos (640x480; 16 and 30 I-frames at 2 fps).
+clips of --data's videos (640x480; 17 and 31 I-frames at 2 fps).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from absl import app, flags, logging
 
 from iac_jax.codec import models
 from iac_jax.evaluation import adaptation_study as study
-from iac_jax.evaluation import static_camera
-from iac_jax.io import image_io, video
+from iac_jax.evaluation import rd_figures, static_camera
+from iac_jax.io import atomic_io, image_io, video
 
 # name: (scene photo, passing photo, seed) for synthetic clips; a video file otherwise.
 CLIPS = {
@@ -56,12 +56,10 @@ def load_clip(name: str):
 def write_summary(rows):
   comparisons = study.compare(rows)
   out = _OUTPUT_DIR.value
-  from iac_jax.io import atomic_io  # pylint: disable=g-import-not-at-top
   atomic_io.write_bytes(os.path.join(out, 'comparisons.md'),
                         study.markdown(comparisons).encode())
   if any(c['setting'] == 'base' for c in comparisons):
     study.plot_gain_vs_steps(comparisons, os.path.join(out, 'gain_vs_steps.png'))
-  from iac_jax.evaluation import rd_figures  # pylint: disable=g-import-not-at-top
   for setting, steps in (('base', 300), ('default', 300)):
     panels = study.rd_panels(rows, setting, steps)
     if panels:

@@ -408,7 +408,7 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   per_call = chunk_size(math.gcd(chunk, stop.window) if stop else chunk, steps_per_call)
   snapshot_at = sorted(set(int(n) for n in snapshot_at if 0 < n <= config.steps))
   if on_snapshot and snapshot_at:
-    per_call = chunk_size(math.gcd(per_call, *snapshot_at), per_call)
+    per_call = math.gcd(per_call, *snapshot_at)  # calls end on every snapshot step
   pixels = jnp.float32(video_pixels)
   history = {k: np.zeros(config.steps, np.float32) for k in HISTORY_KEYS}
   done = 0

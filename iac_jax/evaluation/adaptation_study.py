@@ -40,6 +40,10 @@ FIELDS = ('clip', 'iframes', 'pixels', 'model', 'beta', 'method', 'setting', 'se
           'encode_seconds')
 
 
+# The fields of the encoder-side optimizer: an encoder-only anchor shares these.
+ENCODER_OPTIMIZER_FIELDS = ('learning_rate', 'decay_at', 'warmup_steps')
+
+
 @dataclasses.dataclass(frozen=True)
 class Setting:
   """A named variant of the adaptation.
@@ -88,10 +92,10 @@ SETTINGS = {s.name: s for s in (
 # the same encoder-side optimizer (base's, unless the preset changes it); its step
 # budget comes from the runner's steps.
 _DEFAULT = {k: v for k, v in EFFORTS['default'].items() if k not in ('steps', 'crop_size')}
-_ENCODER_SIDE = {k: _DEFAULT[k] for k in ('learning_rate', 'decay_at', 'warmup_steps')
-                 if k in _DEFAULT and _DEFAULT[k] != getattr(AdaptationConfig(), k)}
+_OWN_ENCODER_OPTIMIZER = any(_DEFAULT.get(k, v) != v for k, v in (
+    (k, getattr(AdaptationConfig(), k)) for k in ENCODER_OPTIMIZER_FIELDS))
 SETTINGS['default'] = Setting('default', _DEFAULT,
-                              anchor='default' if _ENCODER_SIDE else 'base')
+                              anchor='default' if _OWN_ENCODER_OPTIMIZER else 'base')
 
 
 def setting_by_name(name: str) -> Setting:
@@ -106,8 +110,7 @@ def config_for(setting: Setting, method: str, steps: int, beta: float,
   overrides = dict(setting.overrides)
   prior = ModelPrior(**{k: overrides.pop(k) for k in ('t', 'alpha') if k in overrides})
   if method != 'full':  # the encoder-only anchor keeps the encoder-side optimizer only
-    overrides = {k: v for k, v in overrides.items()
-                 if k in ('learning_rate', 'decay_at', 'warmup_steps')}
+    overrides = {k: v for k, v in overrides.items() if k in ENCODER_OPTIMIZER_FIELDS}
   return AdaptationConfig(method=method, steps=steps, beta=beta, crop_size=crop_size,
                           prior=prior, **overrides)
 

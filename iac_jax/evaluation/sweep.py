@@ -14,7 +14,6 @@ import numpy as np
 
 from iac_jax.adaptation import decoding
 from iac_jax.adaptation.finetuning import AdaptationConfig, method_by_name
-from iac_jax.adaptation.stopping import PlateauStop
 from iac_jax.adaptation.video_codec import encode_video_detailed
 from iac_jax.codec.models import Model, default_beta
 from iac_jax.evaluation import metrics
@@ -30,41 +29,24 @@ def run_point(model: Model, video_name: str, frames: np.ndarray, method: str, st
               stream_path: str | None = None) -> dict:
   """Codes uint8 frames[T, H, W, 3] (the I-frames) and measures the real bitstream,
   which is also written (atomically) to `stream_path` when given."""
+  beta = default_beta(model)
   config = AdaptationConfig(method=method,
                             steps=steps if method_by_name(method).uses_steps else 0,
-                            learning_rate=learning_rate, beta=default_beta(model),
-                            crop_size=crop_size)
-  row = code_point(model, video_name, frames, config, seed=seed, progress=progress,
-                   stream_path=stream_path)
-  return {k: row[k] for k in FIELDS}
-
-
-def code_point(model: Model, video_name: str, frames: np.ndarray, config: AdaptationConfig,
-               seed: int = 0, stop: PlateauStop | None = None,
-               progress: Callable[[int, dict], None] | None = None,
-               stream_path: str | None = None) -> dict:
-  """`run_point` for any `AdaptationConfig` (and stopping rule): the row of FIELDS plus
-  'adapt_steps' (steps run), 'adapt_seconds', 'sent' (update groups sent, '+'-joined,
-  when the config chooses them) and 'model_bpp' (update bits per pixel)."""
-  enc = encode_video_detailed(model, frames, 2.0, config, seed=seed, progress=progress,
-                              stop=stop)
+                            learning_rate=learning_rate, beta=beta, crop_size=crop_size)
+  enc = encode_video_detailed(model, frames, 2.0, config, seed=seed, progress=progress)
   decoded = decoding.decode(enc.data, model)
   if not np.array_equal(decoded, enc.reconstruction):
-    raise AssertionError(f'{video_name} {model.name} {config.method}: decoder output '
-                         'differs from the encoder\'s reconstruction')
+    raise AssertionError(f'{video_name} {model.name} {method}: decoder output differs '
+                         'from the encoder\'s reconstruction')
   if stream_path:
     atomic_io.write_bytes(stream_path, enc.data)
   t, h, w, _ = frames.shape
-  sent = ('+'.join(enc.update_choice.sent) or '-') if enc.update_choice else ''
-  return {'video': video_name, 'iframes': t, 'model': model.name, 'beta': config.beta,
-          'method': config.method, 'steps': config.steps,
+  return {'video': video_name, 'iframes': t, 'model': model.name, 'beta': beta,
+          'method': method, 'steps': config.steps,
           'bpp': metrics.bpp(len(enc.data), t * h * w),
           'psnr_db': metrics.mean_psnr_db(frames, decoded), 'update_bits': enc.update_bits,
           'static_bits': enc.static_bits, 'frame_bits': int(np.sum(enc.frame_bits)),
-          'seconds': round(enc.total_seconds, 1),
-          'adapt_steps': len(enc.history.get('loss', ())),
-          'adapt_seconds': round(enc.adapt_seconds, 1), 'sent': sent,
-          'model_bpp': enc.update_bits / (t * h * w)}
+          'seconds': round(enc.total_seconds, 1)}
 
 
 def bd_table(rows: Sequence[dict], test: str = 'full',

@@ -150,30 +150,28 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   constant = dataclasses.replace(constant, warmup_start=int(state['step']))
   held = {k: image_io.downscale_long_side(v, cfg.eval_long_side) for k, v in (eval_images or {}).items()}
   last_check = {'time': start_time, 'step': int(state['step'])}
-  decay_seconds = cfg.decay_steps if cfg.snapshot else 0
-  paused = []
+  wants_snapshot = [cfg.snapshot]  # a PAUSE file turns it off
 
   def should_stop(step: int) -> bool:
+    # `touch WORKDIR/STOP`: snapshot now; `touch WORKDIR/PAUSE`: save, no snapshot.
+    for name, snapshot in (('STOP', True), ('PAUSE', False)):
+      path = os.path.join(workdir, name)
+      if os.path.exists(path):
+        os.remove(path)
+        log.info('found %s: ending the constant phase%s', path,
+                 '' if snapshot else ', no snapshot')
+        wants_snapshot[0] = wants_snapshot[0] and snapshot
+        return True
     # The decay's length is estimated from the latest steps: on a shared machine the
     # step time changes with what else runs.
-    stop_file = os.path.join(workdir, 'STOP')
-    if os.path.exists(stop_file):  # `touch WORKDIR/STOP`: snapshot now
-      os.remove(stop_file)
-      log.info('found %s: stopping the constant phase', stop_file)
-      return True
-    pause_file = os.path.join(workdir, 'PAUSE')
-    if os.path.exists(pause_file):  # `touch WORKDIR/PAUSE`: save and end, no snapshot
-      os.remove(pause_file)
-      log.info('found %s: saving the constant phase, no snapshot', pause_file)
-      paused.append(step)
-      return True
     now = time.time()
     seconds_per_step = (now - last_check['time']) / max(step - last_check['step'], 1)
     first = last_check.get('first', True)  # its interval holds the compilation
     last_check.update(time=now, step=step, first=False)
     if first:
       return now - start_time >= cfg.hours * 3600
-    return now - start_time + decay_seconds * seconds_per_step >= cfg.hours * 3600
+    decay_steps = cfg.decay_steps if cfg.snapshot else 0
+    return now - start_time + decay_steps * seconds_per_step >= cfg.hours * 3600
 
   def log_curve(trained: list[models.Model], branch: str):
     if not curve_path or not held:
@@ -204,7 +202,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   trainer.train(constant, images, os.path.join(workdir, 'constant'), state=state,
                  should_stop=should_stop, on_save=on_save)
   state = trainer.restore(os.path.join(workdir, 'constant'), template)
-  if paused or not cfg.snapshot:
+  if not wants_snapshot[0]:
     log.info('constant-rate branch saved at step %d in %s; no snapshot this run',
              int(state['step']), workdir)
     return []
