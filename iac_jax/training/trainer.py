@@ -1,9 +1,11 @@
-"""Training of global models: one jitted step trains one model per beta, vmapped.
+"""Training of global models: one jitted step trains one model per beta.
 
 The parameters (and optimizer states) of the models for several rate weights
 `betas` are stacked along a leading axis; `train_step` maps the single-model step
 over that axis, so all rate points train in one compiled program on the same
-batches. The loop checkpoints with Orbax, resumes after an interruption (batches
+batches. On a CPU the map is unrolled (one copy of the step per model): XLA's CPU
+backend runs the grouped convolutions of a vmapped step 1.7x slower than the same
+models one after the other (`benchmarks/vmap_betas.py`); elsewhere it is a vmap. The loop checkpoints with Orbax, resumes after an interruption (batches
 and noise depend only on the seed and the step, so a resumed run equals an
 uninterrupted one), logs progress with steps/s and ETA, evaluates held-out
 images, and writes one model file per beta.
@@ -122,19 +124,37 @@ def single_step(params: Any, opt_state: Any, batch: jax.Array, rng: jax.Array,
   return params, opt_state, metrics
 
 
+PER_MODEL = ('vmap', 'unroll')
+
+
+def default_per_model() -> str:
+  """How `train` maps the step over models on this backend: 'unroll' on a CPU
+  (measured, see the module docstring), 'vmap' on accelerators (not measured)."""
+  return 'unroll' if jax.default_backend() == 'cpu' else 'vmap'
+
+
 def train_step(state: dict, batch: jax.Array, rng: jax.Array, betas: jax.Array,
                learning_rate: jax.Array | float = 1e-4, *,
-               model: MeanScaleHyperprior, optimizer: optax.GradientTransformation
-               ) -> tuple[dict, dict]:
+               model: MeanScaleHyperprior, optimizer: optax.GradientTransformation,
+               per_model: str = 'vmap') -> tuple[dict, dict]:
   """One step of every model; state = {params, opt_state (stacked per beta), step}.
 
   All models see the same batch, the same noise and the same learning rate. Returns
-  metrics stacked per beta.
+  metrics stacked per beta. `per_model` ('vmap' or 'unroll', see `PER_MODEL`) only
+  changes how the computation is laid out, not what it computes.
   """
-  step = functools.partial(single_step, model=model, optimizer=optimizer)
-  params, opt_state, metrics = jax.vmap(step, in_axes=(0, 0, None, None, 0, None))(
-      state['params'], state['opt_state'], batch, rng, betas,
-      jnp.asarray(learning_rate, jnp.float32))
+  step = functools.partial(single_step, batch=batch, rng=rng,
+                           learning_rate=jnp.asarray(learning_rate, jnp.float32),
+                           model=model, optimizer=optimizer)
+  if per_model == 'vmap':
+    params, opt_state, metrics = jax.vmap(step)(state['params'], state['opt_state'],
+                                                beta=betas)
+  elif per_model == 'unroll':
+    outs = [step(unstack_traced(state['params'], i), unstack_traced(state['opt_state'], i),
+                 beta=betas[i]) for i in range(betas.shape[0])]
+    params, opt_state, metrics = (stack([out[j] for out in outs]) for j in range(3))
+  else:
+    raise ValueError(f'per_model must be one of {PER_MODEL}, got {per_model!r}')
   return dict(state, params=params, opt_state=opt_state, step=state['step'] + 1), metrics
 
 
@@ -142,11 +162,12 @@ _OPTIMIZER = make_optimizer()
 
 
 @functools.cache
-def _jitted_train_step(config) -> Callable:
+def _jitted_train_step(config, per_model: str = 'vmap') -> Callable:
   """One compiled step per architecture, shared by every `train` call of a process
   (a campaign's constant phase and its decay), since the schedule is an argument."""
   return jax.jit(functools.partial(train_step, model=MeanScaleHyperprior(config),
-                                   optimizer=_OPTIMIZER), donate_argnums=0)
+                                   optimizer=_OPTIMIZER, per_model=per_model),
+                 donate_argnums=0)
 
 
 def stack(trees: Sequence[Any]) -> Any:
@@ -155,6 +176,10 @@ def stack(trees: Sequence[Any]) -> Any:
 
 def unstack(tree: Any, index: int) -> Any:
   return jax.tree.map(lambda x: np.asarray(x[index]), tree)
+
+
+def unstack_traced(tree: Any, index: int) -> Any:
+  return jax.tree.map(lambda x: x[index], tree)
 
 
 def initial_state(cfg: TrainConfig, optimizer: optax.GradientTransformation,
@@ -225,7 +250,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
       state = restored
       log.info('resumed from %s at step %d', workdir, int(state['step']))
   betas = jnp.asarray(cfg.betas, jnp.float32)
-  step_fn = _jitted_train_step(config)
+  step_fn = _jitted_train_step(config, default_per_model())
   rng = jax.random.PRNGKey(cfg.seed)
   names = cfg.model_names()
   meta = dict(metadata or {}, batch_size=cfg.batch_size, crop_size=cfg.crop_size,

@@ -79,7 +79,8 @@ def test_scale_augmentation_downscales_and_is_deterministic_per_seed_and_step():
   assert plain.batch(0).std(axis=(1, 2, 3)).min() > 0.45  # no augmentation: crisp
 
 
-def test_vmapped_multi_beta_step_equals_single_beta_steps():
+@pytest.mark.parametrize('per_model', trainer.PER_MODEL)
+def test_multi_beta_step_equals_single_beta_steps(per_model):
   cfg = trainer.TrainConfig(config_name='tiny', betas=(3.0, 300.0), steps=10,
                              learning_rate=1e-2, final_learning_rate=1e-3)
   module = MeanScaleHyperprior(get_config('tiny'))
@@ -89,7 +90,8 @@ def test_vmapped_multi_beta_step_equals_single_beta_steps():
   rng = jax.random.PRNGKey(1)
   lr = trainer.learning_rate_at(cfg, 0)
   state, metrics = trainer.train_step(state, batch, rng, np.asarray(cfg.betas, np.float32),
-                                       lr, model=module, optimizer=optimizer)
+                                       lr, model=module, optimizer=optimizer,
+                                       per_model=per_model)
   init = init_params(get_config('tiny'), jax.random.PRNGKey(cfg.seed))
   for i, beta in enumerate(cfg.betas):
     params, _, single = trainer.single_step(init, optimizer.init(init), batch, rng,
