@@ -18,7 +18,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from iac_jax.codec.layers import GDN, SubpixelConvTranspose, initializers
+from iac_jax.codec.layers import GDN, StridedConv, SubpixelConvTranspose, initializers
 
 LEAKY_SLOPE = 0.01
 
@@ -29,6 +29,8 @@ def leaky_relu(x: jax.Array) -> jax.Array:
 
 def _conv(x: jax.Array, features: int, kernel_size: int, stride: int, name: str
           ) -> jax.Array:
+  if (kernel_size, stride) == (5, 2):
+    return StridedConv(features, name=name)(x)  # the same layer, faster gradients
   k = kernel_size
   p = k // 2
   init = initializers.uniform_fan_in(initializers.conv_fan_in(k, x.shape[-1]))

@@ -7,7 +7,8 @@ import pytest
 from iac_jax.codec.configs import get_config
 from iac_jax.codec.entropy_models import factorized
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
-from iac_jax.codec.layers import GDN
+from iac_jax.codec.layers import GDN, StridedConv
+from iac_jax.codec.layers import downsampling
 from iac_jax.codec.layers.gdn import lower_bound
 from iac_jax.codec.layers.upsampling import SubpixelConvTranspose, conv_transpose_reference
 from iac_jax.codec.losses import rate_distortion
@@ -68,6 +69,40 @@ def test_subpixel_gradients_match_conv_transpose():
       {'params': {'kernel': k, 'bias': jnp.zeros(2)}}, x)))
   g = lambda k: jnp.sum(jnp.sin(conv_transpose_reference(x, k)))
   np.testing.assert_allclose(jax.grad(f)(kernel), jax.grad(g)(kernel), atol=1e-4)
+
+
+def _plain_strided_conv(x, kernel):
+  return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((2, 2), (2, 2)),
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+@pytest.mark.parametrize('shape', [(2, 8, 6, 3), (1, 2, 2, 3), (1, 7, 5, 3)])
+def test_strided_conv_forward_is_the_plain_strided_conv_bit_for_bit(shape):
+  kernel = jax.random.normal(jax.random.PRNGKey(0), (5, 5, 3, 4))
+  bias = jax.random.normal(jax.random.PRNGKey(1), (4,))
+  x = jax.random.normal(jax.random.PRNGKey(2), shape)
+  got = StridedConv(4).apply({'params': {'kernel': kernel, 'bias': bias}}, x)
+  want = _plain_strided_conv(x, kernel) + bias
+  assert got.shape == (shape[0], (shape[1] + 1) // 2, (shape[2] + 1) // 2, 4)
+  np.testing.assert_array_equal(got, want)  # the same op: bitstreams do not change
+
+
+def test_space_to_depth_form_is_the_same_layer():
+  kernel = jax.random.normal(jax.random.PRNGKey(3), (5, 5, 3, 4))
+  x = jax.random.normal(jax.random.PRNGKey(4), (2, 10, 6, 3))
+  np.testing.assert_allclose(downsampling._on_space_to_depth(x, kernel),  # pylint: disable=protected-access
+                             _plain_strided_conv(x, kernel), atol=1e-5, rtol=1e-5)
+
+
+def test_strided_conv_gradients_match_autodiff_of_the_plain_conv():
+  kernel = jax.random.normal(jax.random.PRNGKey(5), (5, 5, 3, 4))
+  x = jax.random.normal(jax.random.PRNGKey(6), (2, 8, 12, 3))
+  loss = lambda f: lambda x, k: jnp.sum(jnp.sin(f(x, k)))
+  got = jax.grad(loss(downsampling.conv5x5_stride2), argnums=(0, 1))(x, kernel)
+  want = jax.grad(loss(_plain_strided_conv), argnums=(0, 1))(x, kernel)
+  for g, w in zip(got, want):
+    assert float(jnp.abs(w).max()) > 1.0  # not trivially zero
+    np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
 
 
 def test_gdn_and_inverse_gdn_invert_each_other_approximately():
