@@ -99,6 +99,20 @@ def _hardware() -> str:
           f'count the host process), jax {jax.__version__}')
 
 
+def constant_phase(cfg: CampaignConfig, seed: int, resumed_at: int | None
+                   ) -> trainer.TrainConfig:
+  """The constant-rate phase: warmed up when Adam starts afresh (from shipped
+  weights), not when the branch resumes with its optimizer state (`resumed_at`)."""
+  return trainer.TrainConfig(
+      config_name=cfg.config_name, betas=cfg.betas,
+      steps=cfg.max_steps if cfg.max_steps else 1 << 30, batch_size=cfg.batch_size,
+      crop_size=cfg.crop_size, min_scale=cfg.min_scale, learning_rate=cfg.learning_rate,
+      final_learning_rate=cfg.final_learning_rate, schedule='constant',
+      warmup_steps=cfg.warmup_steps if resumed_at is None else 0, seed=seed,
+      eval_every=cfg.eval_every,
+      save_every=min(500, cfg.eval_every) if cfg.eval_every else 500)
+
+
 def starting_models(cfg: CampaignConfig, weights_dir: str) -> list[models.Model]:
   """The shipped models of the campaign's betas (random ones where none is shipped)."""
   out = []
@@ -130,13 +144,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
     _write_json(state_path, base)
   first = base['models'][starts[0].name]
   seed = cfg.seed + int(first['cumulative_steps'] or 0)
-  constant = trainer.TrainConfig(
-      config_name=cfg.config_name, betas=cfg.betas,
-      steps=cfg.max_steps if cfg.max_steps else 1 << 30, batch_size=cfg.batch_size,
-      crop_size=cfg.crop_size, min_scale=cfg.min_scale, learning_rate=cfg.learning_rate,
-      final_learning_rate=cfg.final_learning_rate, schedule='constant',
-      warmup_steps=cfg.warmup_steps, seed=seed, eval_every=cfg.eval_every,
-      save_every=min(500, cfg.eval_every) if cfg.eval_every else 500)
+  constant = constant_phase(cfg, seed, resumed_at=None)
   optimizer = trainer.make_optimizer(constant)
   state = trainer.state_from_params(trainer.stack([m.params for m in starts]), optimizer)
   # `train` donates the state it is given; restores need a template of its own.
@@ -146,8 +154,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
     state = restored
     log.info('continuing the constant-rate branch of %s at step %d', workdir,
              int(state['step']))
-  # A restart continues the warm-up count from where it resumes.
-  constant = dataclasses.replace(constant, warmup_start=int(state['step']))
+    constant = constant_phase(cfg, seed, resumed_at=int(state['step']))
   held = {k: image_io.downscale_long_side(v, cfg.eval_long_side) for k, v in (eval_images or {}).items()}
   last_check = {'time': start_time, 'step': int(state['step'])}
   wants_snapshot = [cfg.snapshot]  # a PAUSE file turns it off

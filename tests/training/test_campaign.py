@@ -83,6 +83,17 @@ def test_make_train_continues_from_shipped_weights(tmp_path):
   assert json.loads((weights / 'tiny-beta10.json').read_text())['cumulative_steps'] == 1008
 
 
+def test_only_a_fresh_adam_is_warmed_up():
+  from iac_jax.training import campaign, trainer  # pylint: disable=g-import-not-at-top
+  cfg = campaign.CampaignConfig(learning_rate=1e-4, warmup_steps=200)
+  fresh = campaign.constant_phase(cfg, seed=0, resumed_at=None)
+  assert trainer.learning_rate_at(fresh, 0) == pytest.approx(1e-4 / 200)
+  assert trainer.learning_rate_at(fresh, 199) == pytest.approx(1e-4)
+  # The branch resumes with its Adam moments: full rate from its first step.
+  resumed = campaign.constant_phase(cfg, seed=0, resumed_at=3800)
+  assert trainer.learning_rate_at(resumed, 3800) == pytest.approx(1e-4)
+
+
 def test_downscale_long_side():
   image = smooth_image(300, 200)
   small = image_io.downscale_long_side(image, 120)
