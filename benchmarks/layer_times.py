@@ -19,38 +19,13 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
-from iac_jax.codec.layers import gdn, upsampling
+from iac_jax.codec.layers import downsampling, gdn, upsampling
 
 _FILTERS = flags.DEFINE_integer('filters', 64, 'N.')
 _LATENTS = flags.DEFINE_integer('latents', 96, 'M.')
 _BATCH = flags.DEFINE_integer('batch', 8, 'Batch.')
 _CROP = flags.DEFINE_integer('crop', 128, 'Input side.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed calls per layer.')
-
-
-def _conv_s2(x, k):
-  return jax.lax.conv_general_dilated(x, k, (2, 2), 'SAME',
-                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-
-
-def _space_to_depth_kernel(k):
-  """[5, 5, I, O] stride-2 kernel -> [3, 3, 4I, O] on space-to-depth input."""
-  k = jnp.pad(k, ((0, 1), (0, 1), (0, 0), (0, 0)))  # 6x6, taps 0..5 = 2t + r
-  i, o = k.shape[2:]
-  k = k.reshape(3, 2, 3, 2, i, o).transpose(0, 2, 1, 3, 4, 5)  # [t, u, r, c, I, O]
-  return k.reshape(3, 3, 4 * i, o)
-
-
-def _conv_s2_space_to_depth(x, k):
-  b, h, w, c = x.shape
-  # SAME padding of a 5x5 stride-2 conv on an even side pads 1 before, 2 after; one
-  # more row and column (met only by the zero sixth tap) makes the side even.
-  x = jnp.pad(x, ((0, 0), (1, 3), (1, 3), (0, 0)))
-  hp, wp = h + 4, w + 4
-  x = x.reshape(b, hp // 2, 2, wp // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
-  x = x.reshape(b, hp // 2, wp // 2, 4 * c)
-  return jax.lax.conv_general_dilated(x, _space_to_depth_kernel(k), (1, 1), 'VALID',
-                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
 def _subpixel(x, k):
@@ -87,12 +62,15 @@ def main(argv):
         f'crop={s}  (forward+backward, median of {_REPEATS.value})')
   x = rand(b, s, s, 3)
   k = rand(5, 5, 3, n)
-  np.testing.assert_allclose(_conv_s2(x, k), _conv_s2_space_to_depth(x, k), atol=1e-4)
+  np.testing.assert_allclose(downsampling.strided_conv(x, k),
+                             downsampling.conv_on_space_to_depth(x, k), atol=1e-4)
   total = {}
   side, cin = s, 3
   for i, cout in enumerate([n, n, n, m]):
     x, k = rand(b, side, side, cin), rand(5, 5, cin, cout)
-    for name, f in (('conv', _conv_s2), ('conv s2d', _conv_s2_space_to_depth)):
+    for name, f in (('conv', downsampling.strided_conv),
+                    ('conv s2d', downsampling.conv_on_space_to_depth),
+                    ('library', downsampling.conv5x5_stride2)):
       t = _time(f, x, k)
       total[name] = total.get(name, 0) + t
       print(f'g_a conv{i} {name:9s} {side}->{side // 2} {cin}->{cout}: {t * 1e3:8.1f} ms')
@@ -123,8 +101,8 @@ def main(argv):
   side = s // 16
   conv1 = lambda x, k: jax.lax.conv_general_dilated(
       x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  hyper = [('h_a conv0 3x3/1', conv1, side, 3, m, n), ('h_a conv1 5x5/2', _conv_s2, side, 5, n, n),
-           ('h_a conv2 5x5/2', _conv_s2, side // 2, 5, n, n),
+  hyper = [('h_a conv0 3x3/1', conv1, side, 3, m, n), ('h_a conv1 5x5/2', downsampling.conv5x5_stride2, side, 5, n, n),
+           ('h_a conv2 5x5/2', downsampling.conv5x5_stride2, side // 2, 5, n, n),
            ('h_s deconv0', _subpixel, side // 4, 5, n, m),
            ('h_s deconv1', _subpixel, side // 2, 5, m, m * 3 // 2),
            ('h_s conv2 3x3/1', conv1, side, 3, m * 3 // 2, 2 * m)]

@@ -90,7 +90,7 @@ def test_strided_conv_forward_is_the_plain_strided_conv_bit_for_bit(shape):
 def test_space_to_depth_form_is_the_same_layer():
   kernel = jax.random.normal(jax.random.PRNGKey(3), (5, 5, 3, 4))
   x = jax.random.normal(jax.random.PRNGKey(4), (2, 10, 6, 3))
-  np.testing.assert_allclose(downsampling._on_space_to_depth(x, kernel),  # pylint: disable=protected-access
+  np.testing.assert_allclose(downsampling.conv_on_space_to_depth(x, kernel),
                              _plain_strided_conv(x, kernel), atol=1e-5, rtol=1e-5)
 
 

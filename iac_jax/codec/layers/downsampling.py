@@ -39,12 +39,14 @@ def space_to_depth_kernel(kernel: jax.Array) -> jax.Array:
   return k6.reshape(3, 3, 4 * cin, cout)
 
 
-def _strided(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def strided_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """XLA's 5x5 stride-2 convolution, padding 2 (CompressAI's)."""
   return jax.lax.conv_general_dilated(x, kernel, (2, 2), ((2, 2), (2, 2)),
                                       dimension_numbers=_DIMS)
 
 
-def _on_space_to_depth(x: jax.Array, kernel: jax.Array) -> jax.Array:
+def conv_on_space_to_depth(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """The same layer as `strided_conv` (H, W even), as a stride-1 convolution."""
   return jax.lax.conv_general_dilated(space_to_depth(x), space_to_depth_kernel(kernel),
                                       (1, 1), ((1, 1), (1, 1)), dimension_numbers=_DIMS)
 
@@ -52,18 +54,18 @@ def _on_space_to_depth(x: jax.Array, kernel: jax.Array) -> jax.Array:
 @jax.custom_vjp
 def conv5x5_stride2(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """`[B, H, W, in]` (H, W even) * `[5, 5, in, out]` -> `[B, H/2, W/2, out]`."""
-  return _strided(x, kernel)
+  return strided_conv(x, kernel)
 
 
 def _fwd(x, kernel):
-  return _strided(x, kernel), (x, kernel)
+  return strided_conv(x, kernel), (x, kernel)
 
 
 def _bwd(residuals, g):
   x, kernel = residuals
   # Both maps are linear in the argument transposed; nothing is recomputed.
-  (dx,) = jax.linear_transpose(lambda v: _on_space_to_depth(v, kernel), x)(g)
-  (dk,) = jax.linear_transpose(lambda k: _strided(x, k), kernel)(g)
+  (dx,) = jax.linear_transpose(lambda v: conv_on_space_to_depth(v, kernel), x)(g)
+  (dk,) = jax.linear_transpose(lambda k: strided_conv(x, k), kernel)(g)
   return dx, dk
 
 
@@ -87,5 +89,5 @@ class StridedConv(nn.Module):
     bias = self.param('bias', init, (self.features,))
     kernel = kernel.astype(x.dtype)
     even = x.shape[1] % 2 == 0 and x.shape[2] % 2 == 0
-    y = conv5x5_stride2(x, kernel) if even else _strided(x, kernel)
+    y = conv5x5_stride2(x, kernel) if even else strided_conv(x, kernel)
     return y + bias
