@@ -3,7 +3,7 @@
   python experiments/train_global.py --images=../shared/data/train_images \
       --workdir=runs/small --config=small --betas=500,100,30,10 --steps=20000
 
-All betas train in one compiled, vmapped step on the same batches. Resumes from
+All betas train in one compiled step on the same batches. Resumes from
 the Orbax checkpoints in --workdir; writes `models/<config>-beta<beta>.msgpack`
 (+ `.json`) there at every save, `train_log.jsonl` and `eval_log.jsonl`.
 """

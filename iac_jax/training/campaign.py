@@ -3,7 +3,7 @@
 A run starts from the newest weights it can find: its own work directory's
 checkpoint (the undecayed weights of an earlier run on this machine) or else the
 shipped models (`iac_jax/weights/<config>-beta<beta>.msgpack`), with Adam restarted
-behind a short warm-up. It trains all betas in one vmapped step at a constant
+behind a short warm-up. It trains all betas in one step at a constant
 learning rate until its time budget is spent, then takes a *snapshot*: a short
 cosine decay of the learning rate, on a copy, whose weights are written as the new
 shipped models. The constant-rate branch stays in the work directory for the next
@@ -244,7 +244,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
         history=list(base['history'].get(model.name, [])) + [run_line],
         hardware=_hardware(),
         training='iac_jax.training.campaign (make train): constant learning rate, cosine-decayed '
-                 'snapshot; all betas vmapped on the same batches')
+                 'snapshot; all betas in one step on the same batches')
     meta['steps'] = meta['cumulative_steps']
     meta['train_hours'] = meta['cumulative_hours']
     shipped = models.Model(model.name, model.config, models.half_precision(model.params),
