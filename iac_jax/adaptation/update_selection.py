@@ -19,6 +19,13 @@ of the update with only the groups in S. With G groups it evaluates J for all gr
 for all but one group (G times) and for none; it keeps every group whose removal does
 not lower J, then returns the best of that set, all groups and none. So the update
 sent never costs more than it saves on these frames: `J(chosen) <= J(none)`.
+
+One more candidate, `global`: the global model's own encoder with no update section at all. The
+adapted encoder can be worse than the one it started from (a learning rate too large
+for a well-trained model); then the stream is coded with the global encoder, so
+adaptation never costs more than it saves: `J(chosen) <= J(global)`. Without an
+update (`ints=None`, encoder-only adaptation) the choice is between the adapted and the
+global encoder alone.
 """
 
 from __future__ import annotations
@@ -93,6 +100,7 @@ class Choice:
   sent: tuple[str, ...]
   dropped: tuple[str, ...]
   costs: dict
+  global_encoder: bool = False  # code with the global model's g_a, h_a
 
 
 def rd_cost(params: dict, theta_global: dict, ints: Any, prior: ModelPrior, frames: jax.Array,
@@ -102,14 +110,16 @@ def rd_cost(params: dict, theta_global: dict, ints: Any, prior: ModelPrior, fram
   Bits and squared errors are summed over the padded frames (as the coder pays for
   them) and divided by the unpadded `video_pixels`.
   """
-  theta = update_coding.apply_update(theta_global, ints, prior.t)
+  theta = theta_global if ints is None else update_coding.apply_update(
+      theta_global, ints, prior.t)
   full = {**params, **theta}
   bits = sse = 0.0
   for i in range(frames.shape[0]):
     b, e = _frame_cost(model_config, full, frames[i:i + 1])
     bits, sse = bits + float(b), sse + float(e)
   padded_pixels = frames.shape[0] * frames.shape[1] * frames.shape[2]
-  model_bits = sum(t['bits'] for t in update_coding.bits_per_tensor(ints, prior))
+  model_bits = 0 if ints is None else sum(
+      t['bits'] for t in update_coding.bits_per_tensor(ints, prior))
   mse = sse / (3 * padded_pixels)
   bpp, model_bpp = bits / video_pixels, model_bits / video_pixels
   return {'J': mse + beta * (bpp + model_bpp), 'mse_255': mse, 'bpp': bpp,
@@ -122,14 +132,22 @@ def choose(params: dict, encoder_params: dict, ints: Any, prior: ModelPrior,
   """The subset of the update's groups to send (see the module docstring).
 
   params: the global model; encoder_params: the adapted g_a, h_a; ints: the full
-  quantized update; frames: the padded I-frames the cost is measured on.
+  quantized update, or None where none is sent; frames: the padded I-frames the cost
+  is measured on.
   """
   theta_global = update_coding.decoder_side(params)
   base = {**params, **jax.tree.map(np.asarray, encoder_params)}
-  cost = functools.partial(rd_cost, base, theta_global, prior=prior, frames=frames,
-                           model_config=model_config, beta=beta, video_pixels=video_pixels)
+  def cost(encoder_side, ints):
+    return rd_cost(encoder_side, theta_global, ints, prior, frames, model_config, beta,
+                   video_pixels)
+  zeros = None if ints is None else keep_only(ints, set())
+  costs = {'none': cost(base, zeros), 'global': cost(params, None)}
+  if ints is None:
+    use_global = costs['global']['J'] < costs['none']['J']
+    return Choice(ints=None, sent=(), dropped=(), costs=costs, global_encoder=use_global)
+  cost = functools.partial(cost, base)  # the adapted encoder's, by update
   names = groups(ints)
-  costs = {'all': cost(ints), 'none': cost(keep_only(ints, set()))}
+  costs['all'] = cost(ints)
   harmful = set()
   for g in names:
     costs['all but ' + g] = cost(keep_only(ints, set(names) - {g}))
@@ -140,7 +158,11 @@ def choose(params: dict, encoder_params: dict, ints: Any, prior: ModelPrior,
     kept = set(names) - harmful
     costs['chosen'] = cost(keep_only(ints, kept))
     candidates['chosen'] = kept
+  candidates['global'] = set()
   best = min(candidates, key=lambda k: costs[k]['J'])
   kept = candidates[best]
+  if best == 'global':
+    return Choice(ints=None, sent=(), dropped=tuple(names), costs=costs, global_encoder=True)
   return Choice(ints=keep_only(ints, kept), sent=tuple(g for g in names if g in kept),
-                dropped=tuple(g for g in names if g not in kept), costs=costs)
+                dropped=tuple(g for g in names if g not in kept), costs=costs,
+                global_encoder=best == 'global')

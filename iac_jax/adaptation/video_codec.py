@@ -37,8 +37,9 @@ class VideoEncoding:
     frame_bits: int[T], bits of each frame's z and y payloads.
     history: per adaptation step: loss, bpp, model_bpp, model_bits, mse_255.
     adapt_seconds, total_seconds: wall time of the adaptation and of everything.
-    update_choice: with `config.choose_update`, which groups were sent and the RD
-      cost of each candidate (`update_selection.Choice`), else None.
+    update_choice: with `config.choose_update`, which groups were sent, whether the
+      global encoder replaced the adapted one, and the RD cost of each candidate
+      (`update_selection.Choice`), else None.
   """
 
   data: bytes
@@ -106,17 +107,19 @@ def encode_adapted(model: Model, frames: np.ndarray, fps: float, config: Adaptat
   rng = jax.random.PRNGKey(seed)
   theta_global = update_coding.decoder_side(model.params)
   ints, choice = result.update_ints, None
-  if ints is not None and config.choose_update:
-    choice = update_selection.choose(model.params, result.encoder_params, ints, config.prior,
+  encoder = jax.tree.map(np.asarray, result.encoder_params)
+  if config.choose_update and (ints is not None or config.method_spec.finetunes):
+    choice = update_selection.choose(model.params, encoder, ints, config.prior,
                                      padded_input(frames), model.config, config.beta,
                                      video_pixels=t * h * w)
     ints = choice.ints
+    if choice.global_encoder:
+      encoder = {k: model.params[k] for k in encoder}
   if ints is not None:
     update_payload = update_coding.encode_update(ints, config.prior)
     theta = update_coding.apply_update(theta_global, ints, config.prior.t)
   else:
     update_payload, theta = b'', theta_global
-  encoder = jax.tree.map(np.asarray, result.encoder_params)
   adapted = Model(model.name, model.config, {**model.params, **encoder, **theta})
 
   sections = [bitstream.Section(image_codec.TAG_UPDATE, update_payload)]

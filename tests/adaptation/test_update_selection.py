@@ -63,6 +63,7 @@ def test_a_useful_update_is_sent_and_never_costs_more_than_none(tiny_model, adap
       tiny_model.config, CONFIG.beta, int(np.prod(frames.shape[:3])))
   assert sent['J'] <= min(choice.costs['none']['J'], choice.costs['all']['J'])
   assert sent['J'] < choice.costs['none']['J'] / 2  # adaptation helped a lot here
+  assert not choice.global_encoder and sent['J'] < choice.costs['global']['J'] / 2
 
 
 def test_the_stream_decodes_exactly_with_the_groups_sent(tiny_model):
@@ -79,3 +80,33 @@ def test_the_stream_decodes_exactly_with_the_groups_sent(tiny_model):
                jax.tree.map(np.asarray, enc.update_choice.ints))
   assert enc.update_choice.costs[
       'none']['J'] >= min(c['J'] for c in enc.update_choice.costs.values())
+
+
+def _spoiled(result):
+  """The adaptation's outcome with an encoder far worse than the global one."""
+  rng = np.random.default_rng(1)
+  noisy = jax.tree.map(lambda a: np.asarray(a) + rng.normal(0, 0.5, np.shape(a)).astype(
+      np.float32), result.encoder_params)
+  return dataclasses.replace(result, encoder_params=noisy)
+
+
+@pytest.mark.parametrize('method', ['full', 'encoder'])
+def test_a_worse_adapted_encoder_falls_back_to_the_global_model(tiny_model, adapted, method):
+  frames, result = adapted
+  result = _spoiled(result)
+  if method == 'encoder':
+    result = dataclasses.replace(result, update_ints=None)
+  config = dataclasses.replace(CONFIG, method=method, choose_update=True)
+  enc = video_codec.encode_adapted(tiny_model, _clip(), 2.0, config, result)
+  choice = enc.update_choice
+  assert choice.global_encoder
+  assert choice.costs['global']['J'] < choice.costs['none']['J']
+  assert choice.costs['global']['J'] == min(c['J'] for c in choice.costs.values())
+  # Coded with the global model: the frames are those of no adaptation at all.
+  plain = video_codec.encode_video_detailed(
+      tiny_model, _clip(), 2.0, dataclasses.replace(CONFIG, method='none'))
+  np.testing.assert_array_equal(enc.reconstruction, plain.reconstruction)
+  np.testing.assert_array_equal(iac_jax.decode(enc.data, tiny_model), enc.reconstruction)
+  assert choice.ints is None and enc.update_bits == 0  # not even the zeros' static cost
+  assert len(enc.data) == len(plain.data)
+
