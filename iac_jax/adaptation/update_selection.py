@@ -20,12 +20,12 @@ for all but one group (G times) and for none; it keeps every group whose removal
 not lower J, then returns the best of that set, all groups and none. So the update
 sent never costs more than it saves on these frames: `J(chosen) <= J(none)`.
 
-One more candidate, `global`: the global model's own encoder with no update section at all. The
-adapted encoder can be worse than the one it started from (a learning rate too large
-for a well-trained model); then the stream is coded with the global encoder, so
-adaptation never costs more than it saves: `J(chosen) <= J(global)`. Without an
-update (`ints=None`, encoder-only adaptation) the choice is between the adapted and the
-global encoder alone.
+One more candidate, `global`: the global model's own encoder with no update section
+at all. The adapted encoder can be worse than the one it started from (a learning
+rate too large for a well-trained model); then the stream is coded with the global
+encoder, so adaptation never costs more than it saves: `J(chosen) <= J(global)`.
+Without an update (`ints=None`, encoder-only adaptation) the choice is between the
+adapted and the global encoder alone.
 """
 
 from __future__ import annotations
@@ -145,18 +145,18 @@ def choose(params: dict, encoder_params: dict, ints: Any, prior: ModelPrior,
   if ints is None:
     use_global = costs['global']['J'] < costs['none']['J']
     return Choice(ints=None, sent=(), dropped=(), costs=costs, global_encoder=use_global)
-  cost = functools.partial(cost, base)  # the adapted encoder's, by update
+  adapted = functools.partial(cost, base)  # with the adapted encoder, by update
   names = groups(ints)
-  costs['all'] = cost(ints)
+  costs['all'] = adapted(ints)
   harmful = set()
   for g in names:
-    costs['all but ' + g] = cost(keep_only(ints, set(names) - {g}))
+    costs['all but ' + g] = adapted(keep_only(ints, set(names) - {g}))
     if costs['all but ' + g]['J'] < costs['all']['J']:
       harmful.add(g)
   candidates = {'all': set(names), 'none': set()}
   if harmful and len(harmful) < len(names):
     kept = set(names) - harmful
-    costs['chosen'] = cost(keep_only(ints, kept))
+    costs['chosen'] = adapted(keep_only(ints, kept))
     candidates['chosen'] = kept
   candidates['global'] = set()
   best = min(candidates, key=lambda k: costs[k]['J'])
@@ -164,5 +164,4 @@ def choose(params: dict, encoder_params: dict, ints: Any, prior: ModelPrior,
   if best == 'global':
     return Choice(ints=None, sent=(), dropped=tuple(names), costs=costs, global_encoder=True)
   return Choice(ints=keep_only(ints, kept), sent=tuple(g for g in names if g in kept),
-                dropped=tuple(g for g in names if g not in kept), costs=costs,
-                global_encoder=best == 'global')
+                dropped=tuple(g for g in names if g not in kept), costs=costs)

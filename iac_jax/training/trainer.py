@@ -4,8 +4,9 @@ The parameters (and optimizer states) of the models for several rate weights
 `betas` are stacked along a leading axis; `train_step` maps the single-model step
 over that axis, so all rate points train in one compiled program on the same
 batches. On a CPU the map is unrolled (one copy of the step per model): XLA's CPU
-backend runs the grouped convolutions of a vmapped step 1.7x slower than the same
-models one after the other (`benchmarks/vmap_betas.py`); elsewhere it is a vmap. The loop checkpoints with Orbax, resumes after an interruption (batches
+backend runs the grouped convolutions of a vmapped step 1.8x slower than the same
+models one after the other (`benchmarks/vmap_betas.py`); elsewhere it is a vmap.
+The loop checkpoints with Orbax, resumes after an interruption (batches
 and noise depend only on the seed and the step, so a resumed run equals an
 uninterrupted one), logs progress with steps/s and ETA, evaluates held-out
 images, and writes one model file per beta.
