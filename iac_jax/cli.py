@@ -50,6 +50,8 @@ _LR = flags.DEFINE_float('learning_rate', None, 'Video: adaptation learning rate
 _DELTA_LR = flags.DEFINE_float('delta_learning_rate', None, 'Video: learning rate of the '
                                'decoder-side update.')
 _WARMUP = flags.DEFINE_integer('warmup_steps', None, 'Video: learning-rate warm-up steps.')
+_DECAY_AT = flags.DEFINE_float('decay_at', None, 'Video: the learning rates drop to a tenth '
+                               'after this fraction of the steps (0: constant).')
 _UPDATE_GROUPS = flags.DEFINE_enum('update_groups', None, list(SUBSETS), 'Video: which '
                                    'decoder-side parameters the update may move.')
 _CROP = flags.DEFINE_integer('crop_size', None, 'Video: crop side for adaptation (multiple '
@@ -139,7 +141,7 @@ def _adaptation_config(**fields):
   return finetuning.config_for_effort(
       _EFFORT.value, steps=_STEPS.value, learning_rate=_LR.value,
       delta_learning_rate=_DELTA_LR.value, warmup_steps=_WARMUP.value,
-      update_groups=_UPDATE_GROUPS.value, crop_size=_CROP.value,
+      decay_at=_DECAY_AT.value, update_groups=_UPDATE_GROUPS.value, crop_size=_CROP.value,
       choose_update=_CHOOSE_UPDATE.value, **fields)
 
 

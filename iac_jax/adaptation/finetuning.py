@@ -156,11 +156,16 @@ class AdaptationConfig:
 # grows with more steps and eats the gain at low beta), and the RD choice of the
 # layers sent was the best of the variants tried; it codes such a clip in 2.5-3
 # minutes on 2 CPU cores. 'fast' skips the choice (G + 3 passes over the I-frames);
-# 'high' runs 1,000 steps, for a GPU.
+# 'high' runs 1,000 steps, for a GPU. Every preset ends its last 30% at a tenth of the
+# rate: on a global model whose training ended with a decay, a constant 1e-4 leaves the
+# adapted model wherever the noise of 2-crop steps put it, which on the sample clip was
+# worse than no adaptation (NOTES.md, "Adaptation on the decayed snapshot").
 EFFORTS = {
-    'fast': {'steps': 300, 'learning_rate': 1e-4, 'crop_size': 256},
-    'default': {'steps': 300, 'learning_rate': 1e-4, 'crop_size': 256, 'choose_update': True},
-    'high': {'steps': 1000, 'learning_rate': 1e-4, 'crop_size': 256, 'choose_update': True},
+    'fast': {'steps': 300, 'learning_rate': 1e-4, 'decay_at': 0.7, 'crop_size': 256},
+    'default': {'steps': 300, 'learning_rate': 1e-4, 'decay_at': 0.7, 'crop_size': 256,
+                'choose_update': True},
+    'high': {'steps': 1000, 'learning_rate': 1e-4, 'decay_at': 0.7, 'crop_size': 256,
+             'choose_update': True},
 }
 
 

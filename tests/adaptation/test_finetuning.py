@@ -243,6 +243,17 @@ def test_schedule_warms_up_and_decays():
     finetuning.AdaptationConfig(decay_at=1.0)
 
 
+def test_effort_presets_end_at_a_tenth_of_their_rate():
+  # A constant rate leaves a decayed global model wherever the last noisy steps put it.
+  for name in finetuning.EFFORTS:
+    config = finetuning.config_for_effort(name)
+    schedule = finetuning._schedule(config, config.learning_rate)  # pylint: disable=protected-access
+    assert float(schedule(0)) == pytest.approx(config.learning_rate)
+    assert float(schedule(config.steps - 1)) == pytest.approx(config.learning_rate / 10)
+  constant = finetuning.config_for_effort('default', decay_at=0.0)
+  assert finetuning._schedule(constant, 1e-4) == 1e-4  # pylint: disable=protected-access
+
+
 def test_effort_presets_are_valid_configs_and_take_overrides():
   for name in finetuning.EFFORTS:
     assert finetuning.config_for_effort(name).steps > 0
