@@ -204,7 +204,7 @@ def part_adapt(run: Run) -> dict:
   frames = adapt_clip(run.sizes)
   config = finetuning.AdaptationConfig(
       method='full', steps=run.sizes.adapt_steps, crop_size=run.sizes.crop_size,
-      learning_rate=run.sizes.adapt_learning_rate, beta=float(model.metadata.get('beta', 100.0)))
+      learning_rate=run.sizes.adapt_learning_rate, beta=models.default_beta(model))
   start = time.perf_counter()
   result = finetuning.adapt(model.params, video_codec.padded_input(frames),
                             jax.random.PRNGKey(0), config, model.config,

@@ -36,7 +36,7 @@ def main(argv):
   x = jnp.asarray(np.stack([image_codec.pad_to_multiple(f) for f in frames]), jnp.float32) / 255.0
   config = finetuning.AdaptationConfig(
       method=_METHOD.value, steps=_STEPS.value, learning_rate=_LR.value,
-      beta=float(model.metadata.get('beta', 100.0)), crop_size=256)
+      beta=models.default_beta(model), crop_size=256)
   start = time.perf_counter()
 
   def report(done, m):
