@@ -116,6 +116,14 @@ def _default_model():
   return _load_model(models.DEFAULT_MODEL)
 
 
+def _print_cpu_hint() -> None:
+  """On a CPU, says once how to make the adaptation steps faster (huge pages)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from iac_jax.optim import host_memory  # pylint: disable=g-import-not-at-top
+  if jax.default_backend() == 'cpu' and (hint := host_memory.hint()):
+    print(hint, file=sys.stderr, flush=True)
+
+
 def _progress_printer(total: int, label: str = ''):
   start = time.perf_counter()
 
@@ -162,6 +170,7 @@ def _encode_video(src, dst):
                          patience=2 if _PLATEAU.value else 1 << 30)
   print(f'{len(frames)} I-frames of {frames.shape[2]}x{frames.shape[1]} '
         f'({_IFRAME_FPS.value:g} per second of a {fps:.3f} fps video)', file=sys.stderr)
+  _print_cpu_hint()
   try:
     enc = video_codec.encode_video_detailed(model, frames, _IFRAME_FPS.value, config,
                                             _SEED.value, _progress_printer(config.steps),
@@ -254,6 +263,7 @@ def _demo():
   print(f'clip  {os.path.basename(demo.SAMPLE_VIDEO)}: I-frames at 2 fps; adaptation '
         f'({_EFFORT.value} effort) {config.steps} steps on {config.crop_size}px crops',
         flush=True)
+  _print_cpu_hint()
   printers = {}
 
   def progress(method, done, m):

@@ -34,7 +34,7 @@ from iac_jax.codec.entropy_models import factorized
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
 from iac_jax.codec.losses import rate_distortion
 from iac_jax.evaluation import image_rates
-from iac_jax.optim import checkpointing, nonfinite_steps
+from iac_jax.optim import checkpointing, host_memory, nonfinite_steps
 from iac_jax.training import data
 
 log = logging.getLogger(__name__)
@@ -252,6 +252,8 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
       log.info('resumed from %s at step %d', workdir, int(state['step']))
   betas = jnp.asarray(cfg.betas, jnp.float32)
   step_fn = _jitted_train_step(config, default_per_model())
+  if jax.default_backend() == 'cpu' and (hint := host_memory.hint()):
+    log.warning('%s', hint)
   rng = jax.random.PRNGKey(cfg.seed)
   names = cfg.model_names()
   meta = dict(metadata or {}, batch_size=cfg.batch_size, crop_size=cfg.crop_size,
