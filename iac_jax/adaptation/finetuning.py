@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,8 @@ from iac_jax.codec.entropy_models import gaussian
 from iac_jax.codec.hyperprior import DECODER_SIDE, ENCODER_SIDE, MeanScaleHyperprior
 from iac_jax.codec.image_codec import DivergedError
 from iac_jax.optim import nonfinite_steps
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,10 +214,15 @@ def _sample_batch(frames: jax.Array, rng: jax.Array, config: AdaptationConfig) -
                                (config.frames_per_step, size_h, size_w, 3))
 
 
+def decay_step(config: AdaptationConfig) -> int | None:
+  """The step from which the learning rates are a tenth, or None without a decay."""
+  return max(int(round(config.decay_at * config.steps)), 1) if config.decay_at else None
+
+
 def _schedule(config: AdaptationConfig, learning_rate: float) -> optax.Schedule | float:
   if not config.decay_at and not config.warmup_steps:
     return learning_rate
-  boundary = max(int(round(config.decay_at * config.steps)), 1) if config.decay_at else None
+  boundary = decay_step(config)
 
   def schedule(step):
     rate = learning_rate
@@ -455,6 +463,11 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   finally:
     if manager:
       manager.close()
+  boundary = decay_step(config)
+  if stopped and boundary is not None and done <= boundary:
+    log.warning('adaptation stopped early at step %d of %d, before its learning-rate decay '
+                'at step %d: the adapted model has not had the decay (pass fewer steps, '
+                'or decay_at=0)', done, config.steps, boundary)
   return finish(carry[0], [{k: v[:done] for k, v in history.items()}], config)
 
 

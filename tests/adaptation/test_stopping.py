@@ -68,3 +68,16 @@ def test_adapt_stops_at_the_same_step_however_it_is_chunked(tiny_model):
                           tiny_model.config, steps_per_call=6)
   assert len(full.history['loss']) == 24
   np.testing.assert_allclose(full.history['loss'][:8], a.history['loss'], rtol=1e-4)
+
+
+def test_a_stop_before_the_decay_is_reported(tiny_model, caplog):
+  x = jnp.asarray(smooth_image(64, 64, seed=0)[None], jnp.float32) / 255.0
+  rule = PlateauStop(window=4, min_improvement=10.0, patience=1)  # stops at step 8
+  for decay_at, warned in ((0.5, True), (0.25, False), (0.0, False)):
+    config = finetuning.AdaptationConfig(method='full', steps=24, learning_rate=1e-3,
+                                         beta=10.0, decay_at=decay_at)
+    caplog.clear()
+    result = finetuning.adapt(tiny_model.params, x, jax.random.PRNGKey(0), config,
+                              tiny_model.config, stop=rule)
+    assert len(result.history['loss']) == 8
+    assert ('before its learning-rate decay at step 12' in caplog.text) == warned, decay_at
