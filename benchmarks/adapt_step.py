@@ -19,6 +19,7 @@ from absl import app, flags
 from iac_jax.adaptation import finetuning
 from iac_jax.codec import models
 from iac_jax.codec.hyperprior import DECODER_SIDE
+from iac_jax.optim import host_memory
 
 _CONFIG = flags.DEFINE_string('config', 'small', 'Model config (random weights).')
 _FRAMES = flags.DEFINE_integer('frames', 2, 'Frames per step.')
@@ -54,7 +55,7 @@ def main(argv):
   plain = _time(one, carry, rngs)
   scanned = _time(scan2, carry, rngs) / 2
   print(f'backend={jax.default_backend()} jax={jax.__version__} config={_CONFIG.value} '
-        f'frames={_FRAMES.value} size={_SIZE.value}')
+        f'frames={_FRAMES.value} size={_SIZE.value} huge_pages={host_memory.tunable_set()}')
   print(f'plain jitted step: {plain:.3f} s/step')
   print(f'lax.scan step:     {scanned:.3f} s/step')
   print(f'scan / plain:      {scanned / plain:.1f}x')

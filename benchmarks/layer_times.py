@@ -20,6 +20,7 @@ import numpy as np
 from absl import app, flags
 
 from iac_jax.codec.layers import downsampling, gdn, upsampling
+from iac_jax.optim import host_memory
 
 _FILTERS = flags.DEFINE_integer('filters', 64, 'N.')
 _LATENTS = flags.DEFINE_integer('latents', 96, 'M.')
@@ -59,7 +60,8 @@ def main(argv):
   rng = np.random.default_rng(0)
   rand = lambda *shape: jnp.asarray(rng.standard_normal(shape) * 0.1, jnp.float32)
   print(f'backend={jax.default_backend()} jax={jax.__version__} N={n} M={m} batch={b} '
-        f'crop={s}  (forward+backward, median of {_REPEATS.value})')
+        f'crop={s} huge_pages={host_memory.tunable_set()}  '
+        f'(forward+backward, median of {_REPEATS.value})')
   x = rand(b, s, s, 3)
   k = rand(5, 5, 3, n)
   np.testing.assert_allclose(downsampling.strided_conv(x, k),

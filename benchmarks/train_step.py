@@ -34,6 +34,7 @@ from absl import app, flags
 from iac_jax.codec.configs import ModelConfig, get_config
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
 from iac_jax.codec.layers import upsampling
+from iac_jax.optim import host_memory
 from iac_jax.training import trainer
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,7 +95,8 @@ def main(argv):
   worker = subprocess.Popen([_TORCH_PYTHON.value, os.path.join(_HERE, 'compressai_worker.py')],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
   print(f'backend={jax.default_backend()} jax={jax.__version__} cores={os.cpu_count()} '
-        f'upsampling={_UPSAMPLING.value} rounds={_ROUNDS.value} steps={_STEPS.value}',
+        f'upsampling={_UPSAMPLING.value} rounds={_ROUNDS.value} steps={_STEPS.value} '
+        f'huge_pages={host_memory.tunable_set()}',
         flush=True)
   lines = []
   try:

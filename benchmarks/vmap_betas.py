@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
+from iac_jax.optim import host_memory
 from iac_jax.training import trainer
 
 _CONFIG = flags.DEFINE_string('config', 'small', 'Model config.')
@@ -49,7 +50,8 @@ def main(argv):
   del argv
   k, one = _BETAS.value, _time(1)
   line = (f'config={_CONFIG.value} batch={_BATCH.value} crop={_CROP.value} '
-          f'backend={jax.default_backend()}: 1 beta {one:.3f} s/step')
+          f'backend={jax.default_backend()} huge_pages={host_memory.tunable_set()}: '
+          f'1 beta {one:.3f} s/step')
   for per_model in trainer.PER_MODEL:
     many = _time(k, per_model)
     line += f'; {k} betas {per_model} {many:.3f} s/step = {many / (k * one):.2f} x ({k} x 1-beta)'
