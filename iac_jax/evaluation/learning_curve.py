@@ -63,5 +63,5 @@ def plot(curves: dict[str, Sequence[dict]], path: str, title: str = '') -> None:
   bottom.set_ylabel('held-out bpp')
   bottom.set_xlabel('CPU hours of the campaign (process CPU time)')
   top.legend(fontsize=8)
-  top.set_title(title or 'campaign learning curve (stars: shipped snapshots)', fontsize=9)
+  top.set_title(title or 'campaign learning curve (stars: decayed snapshots)', fontsize=9)
   rd_figures.savefig(fig, path)
