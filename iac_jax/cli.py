@@ -118,9 +118,8 @@ def _default_model():
 
 def _print_cpu_hint() -> None:
   """On a CPU, says once how to make the adaptation steps faster (huge pages)."""
-  import jax  # pylint: disable=g-import-not-at-top
   from iac_jax.optim import host_memory  # pylint: disable=g-import-not-at-top
-  if jax.default_backend() == 'cpu' and (hint := host_memory.hint()):
+  if hint := host_memory.first_cpu_hint():
     print(hint, file=sys.stderr, flush=True)
 
 

@@ -9,7 +9,7 @@ transparent huge pages (2 MiB) when the environment holds
 instead of 1.17 s and an adaptation step 0.091 s instead of 0.122 s
 (`benchmarks/README.md`, "Huge pages"). glibc reads the variable when the process
 starts, so Python cannot set it for itself: the Makefile exports it, and long CPU runs
-started without it print `hint()` once.
+started without it print `first_cpu_hint()`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import platform
 TUNABLE = 'glibc.malloc.hugetlb'
 SETTING = f'GLIBC_TUNABLES={TUNABLE}=1'
 _THP_MODE = '/sys/kernel/mm/transparent_hugepage/enabled'
+_ASKED: list[bool] = []  # first_cpu_hint has answered in this process
 
 
 def _thp_mode(path: str = _THP_MODE) -> str | None:
@@ -62,3 +63,13 @@ def hint(environ: dict[str, str] | None = None, thp_mode: str | None = None,
     return None
   return (f'hint: CPU steps run about 1.3-1.5x faster with {SETTING} in the environment '
           '(glibc malloc on transparent huge pages; the Makefile sets it)')
+
+
+def first_cpu_hint() -> str | None:
+  """`hint()` for this process when JAX computes on the CPU, the first time it is asked
+  (training and the CLI both ask; a campaign trains twice per run); None after that."""
+  if _ASKED:
+    return None
+  _ASKED.append(True)
+  import jax  # pylint: disable=g-import-not-at-top
+  return hint() if jax.default_backend() == 'cpu' else None

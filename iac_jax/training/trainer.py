@@ -252,7 +252,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
       log.info('resumed from %s at step %d', workdir, int(state['step']))
   betas = jnp.asarray(cfg.betas, jnp.float32)
   step_fn = _jitted_train_step(config, default_per_model())
-  if jax.default_backend() == 'cpu' and (hint := host_memory.hint()):
+  if hint := host_memory.first_cpu_hint():
     log.warning('%s', hint)
   rng = jax.random.PRNGKey(cfg.seed)
   names = cfg.model_names()
