@@ -84,11 +84,10 @@ accelerator-smoke: $(STAMP) $(ACCEL_STAMP)
 	$(VENV)/bin/python benchmarks/accelerator_ingest.py --results=runs/accelerator-smoke
 	@echo "accelerator smoke: ok"
 
-# The training photos, for `carry` to take to the GPU machine (README, "Running on a GPU").
-accelerator-pack:
-	mkdir -p .accel/train_images
-	cp $(SHARED)/data/train_images/*.png .accel/train_images/
-	du -sh .accel
+# What `carry` takes to the GPU machine (README, "Running on a GPU"): the training photos
+# (lossless WebP) and the local campaign branch's weights, within the 64 MiB that travel.
+accelerator-pack: $(STAMP)
+	$(VENV)/bin/python benchmarks/accelerator_pack.py --images=$(SHARED)/data/train_images
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check iac_jax experiments tests benchmarks

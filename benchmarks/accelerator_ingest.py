@@ -13,7 +13,8 @@
 - weights.msgpack: with --install_weights, the trained models are written as the
   shipped models (float16-valued, as shipped), so that the campaign (`make train`)
   continues from them; the local constant-rate branch, older than them, is moved
-  aside. Commit `iac_jax/weights` afterwards.
+  aside (a branch with more cumulative steps than they have is kept, and nothing is
+  installed). Commit `iac_jax/weights` afterwards.
 
 Exits non-zero, with one line saying why, if anything returned does not check out
 (a model fingerprint that is not this checkout's, an update of the wrong shape,
@@ -43,6 +44,7 @@ from iac_jax.adaptation.model_prior import ModelPrior
 from iac_jax.codec import bitstream, entropy_parameters, image_codec, models
 from iac_jax.codec.configs import get_config
 from iac_jax.io import atomic_io
+from iac_jax.training import campaign
 
 BEGIN = '<!-- accelerator-run:begin (written by benchmarks/accelerator_ingest.py) -->'
 END = '<!-- accelerator-run:end -->'
@@ -237,8 +239,22 @@ def write_section(readme: str, text: str):
 
 def install_weights(results_dir: str, results: dict, weights_dir: str,
                     campaign_workdir: str) -> list[str]:
-  """Writes the returned models as shipped models; retires the older local branch."""
+  """Writes the returned models as shipped models; retires the older local branch.
+
+  Refuses (IngestError, nothing written) when the local campaign branch has more
+  cumulative steps than a returned model: the GPU then started from older weights
+  than the branch (a run without `make accelerator-pack`'s start weights), and
+  installing its models would throw away the branch's newer training.
+  """
   train = results['parts'].get('train', {})
+  local = campaign.branch_cumulative_steps(campaign_workdir)
+  ahead = [f'{name} {local[name]} > {meta.get("cumulative_steps")}'
+           for name, meta in train['models'].items()
+           if name in local and local[name] > int(meta.get('cumulative_steps') or 0)]
+  if ahead:
+    raise IngestError(f'the local campaign branch in {campaign_workdir} is ahead of the '
+                      f'returned weights (cumulative steps: {"; ".join(ahead)}); not '
+                      'installed. Move the branch aside first to install them anyway.')
   with open(os.path.join(results_dir, 'weights.msgpack'), 'rb') as f:
     state = serialization.msgpack_restore(f.read())
   written = []

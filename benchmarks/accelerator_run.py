@@ -21,8 +21,10 @@ part that raises is recorded with its traceback while the others go on:
               ratio to K x one video, compiled and peak memory per video
   tests       the test suite's tests that need no range coder (tests.log)
   train       the global-model campaign on the time left (`iac_jax.training.campaign`), from
-              the shipped weights of --train_config; the snapshot's weights come back
-              float16-valued in weights.msgpack (the codec is defined on exactly those)
+              the CPU campaign's branch that `make accelerator-pack` put in
+              .accel/start_weights, else from the shipped weights of --train_config; the
+              snapshot's weights come back float16-valued in weights.msgpack (the codec is
+              defined on exactly those)
 
 `--smoke` shrinks every size to run on a CPU in a minute or two (`make accelerator-smoke`).
 At most 8 files come back from the machine; this run writes at most 7.
@@ -103,9 +105,10 @@ class Run:
   """The output folder, the deadline and the results written so far."""
 
   def __init__(self, out: str, budget_s: float, sizes: Sizes, model_name: str,
-               train_config: str, train_images: str):
+               train_config: str, train_images: str, start_weights: str = ''):
     self.out, self.sizes, self.model_name = out, sizes, model_name
     self.train_config, self.train_images = train_config, train_images
+    self.start_weights = start_weights
     self.start = time.time()
     self.deadline = self.start + budget_s
     self.results: dict = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
@@ -407,9 +410,14 @@ def part_train(run: Run) -> dict:
   work = tempfile.mkdtemp(prefix='accel_train_')
   weights_dir = os.path.join(work, 'weights')
   os.makedirs(weights_dir)
-  for name in cfg.names():  # start from the shipped weights where there are some
+  # The CPU campaign's branch where `make accelerator-pack` exported it, else the
+  # shipped weights where there are some (random ones for the others).
+  packed = run.start_weights and all(
+      os.path.exists(os.path.join(run.start_weights, n + '.msgpack')) for n in cfg.names())
+  source = run.start_weights if packed else models.WEIGHTS_DIR
+  for name in cfg.names():
     for ext in ('.msgpack', '.json'):
-      src = os.path.join(models.WEIGHTS_DIR, name + ext)
+      src = os.path.join(source, name + ext)
       if os.path.exists(src):
         shutil.copy(src, weights_dir)
   description = (f'{len(names)} photos ({", ".join(names[:3])}, ...), held out '
@@ -424,6 +432,7 @@ def part_train(run: Run) -> dict:
   atomic_io.write_bytes(run.path('weights.msgpack'), serialization.msgpack_serialize(
       jax.tree.map(lambda a: np.asarray(a).astype(np.float16), state)))
   return {'file': 'weights.msgpack', 'seconds': round(time.time() - start, 1),
+          'started_from': 'the packed campaign branch' if packed else 'the shipped weights',
           'models': {m.name: m.metadata for m in trained},
           'fingerprints': {m.name: m.fingerprint.hex() for m in trained}}
 
@@ -470,8 +479,12 @@ _STRICT = flags.DEFINE_bool('strict', False, 'Exit 1 if a part failed (default: 
 _PARTS = flags.DEFINE_list('parts', list(PARTS), f'Parts to run, of {list(PARTS)}.')
 _MODEL = flags.DEFINE_string('model', 'small-beta100', 'Shipped model of flips, adapt, scan.')
 _TRAIN_CONFIG = flags.DEFINE_string('train_config', None, 'Config the train part '
-                                    'continues, all four betas, from the shipped weights '
-                                    'where there are some (default: small; tiny with --smoke).')
+                                    'continues, all four betas, from --start_weights or the '
+                                    'shipped weights (default: small; tiny with --smoke).')
+_START_WEIGHTS = flags.DEFINE_string(
+    'start_weights', os.path.join(ROOT, '.accel', 'start_weights'), 'Models the train part '
+    'continues (the CPU campaign\'s branch, written by make accelerator-pack); the shipped '
+    'weights where this folder lacks one of them.')
 _TRAIN_IMAGES = flags.DEFINE_string('train_images', os.path.join(ROOT, '.accel', 'train_images'),
                                     'Training photos; the last two (sorted) are held out.')
 
@@ -484,7 +497,8 @@ def main(argv):
   if unknown:
     raise app.UsageError(f'unknown parts {unknown}; choose from {list(PARTS)}')
   run = Run(_OUT.value, _BUDGET.value, SMOKE if _SMOKE.value else Sizes(), _MODEL.value,
-            _TRAIN_CONFIG.value or ('tiny' if _SMOKE.value else 'small'), _TRAIN_IMAGES.value)
+            _TRAIN_CONFIG.value or ('tiny' if _SMOKE.value else 'small'), _TRAIN_IMAGES.value,
+            _START_WEIGHTS.value)
   results = run_parts(run, {p: PARTS[p] for p in _PARTS.value})
   failed = [p for p, r in results['parts'].items() if 'error' in r]
   print(f'accelerator run: {len(results["parts"])} parts in {results["seconds"]} s'

@@ -44,23 +44,35 @@ _MIN_SCALE = flags.DEFINE_float('min_scale', 0.4, 'Smallest random downscaling b
 _HOLDOUT = flags.DEFINE_integer('holdout', 2, 'Last N images (sorted) kept out of training.')
 _EVAL_EVERY = flags.DEFINE_integer('eval_every', 1000, 'Steps between held-out evaluations.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of crops and noise.')
+_EXPORT = flags.DEFINE_string('export_branch', '', 'Only write the --workdir branch\'s '
+                              'current (undecayed) weights as models into this folder and '
+                              'exit: the start of a campaign elsewhere (make accelerator-pack).')
+
+
+def _betas() -> tuple[float, ...]:
+  try:
+    return tuple(float(b) for b in _BETAS.value)
+  except ValueError:
+    raise app.UsageError(f'--betas must be numbers, got {_BETAS.value}') from None
 
 
 def main(argv):
   del argv
   logging.set_verbosity(logging.INFO)
   std_logging.getLogger('absl').setLevel(std_logging.WARNING)
+  if _EXPORT.value:
+    cfg = campaign.CampaignConfig(config_name=_CONFIG.value, betas=_betas())
+    written = campaign.export_branch(cfg, _WORKDIR.value, _EXPORT.value, _WEIGHTS.value)
+    if not written:
+      raise app.UsageError(f'no constant-rate branch in {_WORKDIR.value} to export')
+    return
   paths = data.find_images(_IMAGES.value)
   if len(paths) <= _HOLDOUT.value:
     raise app.UsageError(f'found {len(paths)} images under {_IMAGES.value!r}')
   train_paths = paths[:len(paths) - _HOLDOUT.value]
   held_paths = paths[len(train_paths):]
-  try:
-    betas = tuple(float(b) for b in _BETAS.value)
-  except ValueError:
-    raise app.UsageError(f'--betas must be numbers, got {_BETAS.value}') from None
   cfg = campaign.CampaignConfig(
-      config_name=_CONFIG.value, betas=betas, hours=_HOURS.value, snapshot=_SNAPSHOT.value,
+      config_name=_CONFIG.value, betas=_betas(), hours=_HOURS.value, snapshot=_SNAPSHOT.value,
       max_steps=_MAX_STEPS.value,
       decay_steps=_DECAY.value, learning_rate=_LR.value, final_learning_rate=_FINAL_LR.value,
       warmup_steps=_WARMUP.value, batch_size=_BATCH.value, crop_size=_CROP.value,

@@ -100,3 +100,53 @@ def test_a_failing_part_does_not_stop_the_others(tmp_path):
   assert 'no-such-model' in parts['flips']['error']
   assert 'error' not in parts['env'] and parts['env']['num_devices'] >= 1
   assert not os.path.exists(os.path.join(out, 'flips.npz'))
+
+
+def _load_ingest():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('accelerator_ingest', INGEST)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_installing_returned_weights_never_discards_a_newer_local_branch(tmp_path):
+  import jax  # pylint: disable=g-import-not-at-top
+  from flax import serialization  # pylint: disable=g-import-not-at-top
+
+  import iac_jax  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.optim import checkpointing  # pylint: disable=g-import-not-at-top
+  ingest = _load_ingest()
+  start = iac_jax.init_model('tiny', name='tiny-beta100')
+  trained = models.Model(start.name, start.config, models.half_precision(start.params))
+  returned = tmp_path / 'returned'
+  returned.mkdir()
+  (returned / 'weights.msgpack').write_bytes(serialization.msgpack_serialize(
+      {trained.name: jax.tree.map(lambda a: np.asarray(a, np.float16), trained.params)}))
+  results = {'parts': {'train': {
+      'models': {trained.name: {'config': 'tiny', 'beta': 100.0, 'cumulative_steps': 1000}},
+      'fingerprints': {trained.name: trained.fingerprint.hex()}}}}
+  weights = tmp_path / 'weights'
+  weights.mkdir()
+
+  def local_branch(steps: int) -> str:
+    work = tmp_path / f'campaign{steps}'
+    (work / 'constant' / 'checkpoints').mkdir(parents=True)
+    (work / 'campaign.json').write_text(json.dumps(
+        {'models': {trained.name: {'cumulative_steps': 900}}, 'history': {}}))
+    with checkpointing.manager(str(work / 'constant' / 'checkpoints')) as mgr:
+      checkpointing.save(mgr, steps, {'step': np.zeros((), np.int32)})
+    return str(work)
+
+  ahead = local_branch(200)  # 900 + 200 > 1000: the GPU trained older weights
+  with pytest.raises(ingest.IngestError, match=r'ahead of the returned weights .*1100 > 1000'):
+    ingest.install_weights(str(returned), results, str(weights), ahead)
+  assert not os.listdir(weights) and os.path.isdir(ahead)
+
+  behind = local_branch(50)  # 950 < 1000: the GPU continued this branch
+  assert ingest.install_weights(str(returned), results, str(weights), behind) == [trained.name]
+  installed = models.load_model(str(weights / 'tiny-beta100.msgpack'))
+  assert installed.fingerprint == trained.fingerprint
+  assert not os.path.exists(behind)  # moved aside for `make train` to start from them
+  assert [p for p in os.listdir(tmp_path) if p.startswith('campaign50-before-accelerator-')]

@@ -29,6 +29,14 @@ def save(mgr: ocp.CheckpointManager, step: int, tree: Any) -> None:
   mgr.wait_until_finished()
 
 
+def latest_step(directory: str) -> int | None:
+  """The step of the latest complete checkpoint under `directory`, or None."""
+  if not os.path.isdir(directory):
+    return None
+  with manager(directory) as mgr:
+    return mgr.latest_step()
+
+
 def restore_latest(directory: str, template: Any) -> Any | None:
   """The latest checkpoint under `directory` shaped like `template`, or None."""
   if not os.path.isdir(directory):

@@ -29,6 +29,7 @@ import jax
 import numpy as np
 
 from iac_jax.codec import models, range_coding
+from iac_jax.codec.configs import get_config
 from iac_jax.evaluation import image_rates
 from iac_jax.io import atomic_io, image_io
 from iac_jax.training import trainer
@@ -228,29 +229,82 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
               f'decay steps to {cfg.final_learning_rate:g}; batch {cfg.batch_size}, crops '
               f'{cfg.crop_size}, scale augmentation down to {cfg.min_scale:g}; '
               f'{_hardware()}, {(time.time() - start_time) / 60:.1f} wall minutes')
+  meta = {'data': data_description,
+          'training': 'iac_jax.training.campaign (make train): constant learning rate, '
+                      'cosine-decayed snapshot; all betas in one step on the same batches'}
+  return _write_models(cfg, [m.params for m in trained], [m.metadata for m in trained],
+                       snapshot_state, base, run_line, meta, weights_dir)
+
+
+def _write_models(cfg: CampaignConfig, params: Sequence, metadata: Sequence[dict],
+                  state: dict, base: dict, run_line: str, extra: dict,
+                  weights_dir: str) -> list[models.Model]:
+  """Writes each beta's model, float16-valued, with the branch's cumulative counts:
+  where it started (`base`) plus the optimizer steps, wall and CPU seconds of `state`."""
   out = []
-  for i, model in enumerate(trained):
-    b = base['models'][model.name]
-    meta = dict(model.metadata)
+  for i, name in enumerate(cfg.names()):
+    b = base['models'][name]
+    meta = dict(metadata[i])
     for k in ('steps', 'train_hours', 'cpu_hours', 'schedule_steps', 'schedule', 'seed'):
       meta.pop(k, None)
     meta.update(
-        beta=cfg.betas[i], config=cfg.config_name, data=data_description,
-        cumulative_steps=int(b['cumulative_steps'] or 0) + int(snapshot_state['step']),
+        extra, beta=cfg.betas[i], config=cfg.config_name,
+        cumulative_steps=int(b['cumulative_steps'] or 0) + int(state['step']),
         cumulative_hours=round(float(b['cumulative_hours'] or 0) + float(
-            snapshot_state['seconds']) / 3600, 3),
+            state['seconds']) / 3600, 3),
         cumulative_cpu_hours=round(float(b['cumulative_cpu_hours'] or 0) + float(
-            snapshot_state['cpu_seconds']) / 3600, 3),
-        history=list(base['history'].get(model.name, [])) + [run_line],
-        hardware=_hardware(),
-        training='iac_jax.training.campaign (make train): constant learning rate, cosine-decayed '
-                 'snapshot; all betas in one step on the same batches')
+            state['cpu_seconds']) / 3600, 3),
+        history=list(base['history'].get(name, [])) + [run_line],
+        hardware=_hardware())
     meta['steps'] = meta['cumulative_steps']
     meta['train_hours'] = meta['cumulative_hours']
-    shipped = models.Model(model.name, model.config, models.half_precision(model.params),
-                           meta)
-    models.save_model(shipped, os.path.join(weights_dir, model.name + '.msgpack'))
+    shipped = models.Model(name, get_config(cfg.config_name),
+                           models.half_precision(params[i]), meta)
+    models.save_model(shipped, os.path.join(weights_dir, name + '.msgpack'))
     out.append(shipped)
-    log.info('snapshot %s: %d cumulative steps, %.2f CPU hours', model.name,
-             meta['cumulative_steps'], meta['cumulative_cpu_hours'])
+    log.info('%s: %d cumulative steps, %.2f CPU hours, written to %s', name,
+             meta['cumulative_steps'], meta['cumulative_cpu_hours'], weights_dir)
   return out
+
+
+def branch_cumulative_steps(workdir: str) -> dict[str, int]:
+  """Each model's cumulative steps on the constant-rate branch in `workdir` ({} if none)."""
+  base = _read_json(os.path.join(workdir, 'campaign.json'))
+  step = trainer.latest_step(os.path.join(workdir, 'constant'))
+  if not base or step is None:
+    return {}
+  return {name: int(b['cumulative_steps'] or 0) + step for name, b in base['models'].items()}
+
+
+def export_branch(cfg: CampaignConfig, workdir: str, out_dir: str,
+                  weights_dir: str = models.WEIGHTS_DIR) -> list[models.Model]:
+  """Writes the constant-rate branch's current weights as models in `out_dir`.
+
+  They are undecayed and float16-valued, and their JSONs carry the branch's cumulative
+  steps and CPU hours, so a campaign started from them elsewhere (on an accelerator:
+  `make accelerator-pack`) continues this machine's branch rather than the older
+  shipped weights. Adam's state stays behind; the other run restarts it behind its
+  warm-up. Returns [] (writes nothing) when `workdir` holds no branch.
+  """
+  base = _read_json(os.path.join(workdir, 'campaign.json'))
+  if not base:
+    return []
+  if set(base['models']) != set(cfg.names()):
+    raise ValueError(f'the branch in {workdir} trains {sorted(base["models"])}, not '
+                     f'{cfg.names()}')
+  starts = starting_models(cfg, weights_dir)
+  optimizer = trainer.make_optimizer(constant_phase(cfg, cfg.seed, resumed_at=None))
+  state = trainer.state_from_params(trainer.stack([m.params for m in starts]), optimizer)
+  template = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), state)
+  state = trainer.restore(os.path.join(workdir, 'constant'), template)
+  if state is None:
+    return []
+  os.makedirs(out_dir, exist_ok=True)
+  step = int(state['step'])
+  run_line = (f'{time.strftime("%Y-%m-%d")}: {step} steps of the constant-rate branch '
+              f'in {workdir}, exported undecayed (campaign.export_branch); {_hardware()}')
+  params = [trainer.unstack(state['params'], i) for i in range(len(starts))]
+  extra = {'training': 'iac_jax.training.campaign: the constant-rate branch, undecayed '
+                       '(campaign.export_branch), for a campaign elsewhere to continue'}
+  return _write_models(cfg, params, [m.metadata for m in starts], state, base, run_line,
+                       extra, out_dir)

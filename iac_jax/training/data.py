@@ -19,7 +19,7 @@ from PIL import Image
 
 
 def find_images(patterns: Sequence[str] | str) -> list[str]:
-  """Sorted image files matching glob patterns or folders (PNG and JPEG)."""
+  """Sorted image files matching glob patterns or folders (PNG, JPEG, WebP)."""
   if isinstance(patterns, str):
     patterns = [p for p in patterns.split(',') if p]
   paths = set()
@@ -27,7 +27,7 @@ def find_images(patterns: Sequence[str] | str) -> list[str]:
     if os.path.isdir(pattern):
       pattern = os.path.join(pattern, '*')
     for path in glob.glob(pattern):
-      if path.lower().endswith(('.png', '.jpg', '.jpeg')):
+      if path.lower().endswith(('.png', '.jpg', '.jpeg', '.webp')):
         paths.add(path)
   return sorted(paths)
 

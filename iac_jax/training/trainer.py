@@ -207,6 +207,11 @@ def restore(workdir: str, template: dict) -> dict | None:
   return checkpointing.restore_latest(_checkpoint_dir(workdir), template)
 
 
+def latest_step(workdir: str) -> int | None:
+  """The step of the latest checkpoint in `workdir`, or None."""
+  return checkpointing.latest_step(_checkpoint_dir(workdir))
+
+
 def _append_jsonl(path: str, record: dict):
   with open(path, 'a') as f:
     f.write(json.dumps(record) + '\n')

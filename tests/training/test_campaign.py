@@ -82,6 +82,27 @@ def test_make_train_continues_from_shipped_weights(tmp_path):
   assert (weights / 'tiny-beta10.msgpack').read_bytes() == shipped
   assert json.loads((weights / 'tiny-beta10.json').read_text())['cumulative_steps'] == 1008
 
+  # The branch, exported (what `make accelerator-pack` carries to a GPU), is where a
+  # campaign elsewhere starts: it counts on from the branch, not from the shipped weights.
+  from iac_jax.training import campaign  # pylint: disable=g-import-not-at-top
+  cfg = campaign.CampaignConfig(config_name='tiny', betas=(10.0, 100.0))
+  work = str(tmp_path / 'work')
+  assert campaign.branch_cumulative_steps(work) == {'tiny-beta10': 1008, 'tiny-beta100': 1008}
+  exported = tmp_path / 'exported'
+  out = campaign.export_branch(cfg, work, str(exported), str(weights))
+  assert [m.name for m in out] == ['tiny-beta10', 'tiny-beta100']
+  meta = json.loads((exported / 'tiny-beta10.json').read_text())
+  assert meta['cumulative_steps'] == 1008 and meta['beta'] == 10.0
+  assert 'exported undecayed' in meta['history'][-1] and meta['history'][0] == 'an earlier run'
+  branch = models.load_model(str(exported / 'tiny-beta10.msgpack'))
+  assert branch.fingerprint not in (models.load_model(str(weights / 'tiny-beta10.msgpack')
+                                                      ).fingerprint, before[10].fingerprint)
+  _make_train(tmp_path / 'shared', exported, tmp_path / 'elsewhere', curve, steps=2)
+  assert json.loads((exported / 'tiny-beta10.json').read_text())['cumulative_steps'] == 1012
+  # No branch, nothing exported.
+  assert campaign.export_branch(cfg, str(tmp_path / 'none'), str(tmp_path / 'x')) == []
+  assert campaign.branch_cumulative_steps(str(tmp_path / 'none')) == {}
+
 
 def test_only_a_fresh_adam_is_warmed_up():
   from iac_jax.training import campaign, trainer  # pylint: disable=g-import-not-at-top
