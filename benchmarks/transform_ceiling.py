@@ -43,7 +43,7 @@ def main(argv):
       h, w, _ = image.shape
       x = jnp.asarray(image_codec.pad_to_multiple(image)[None], jnp.float32) / 255.0
       y, _ = model.module.apply({'params': model.params}, x, method='analysis')
-      synthesis = lambda y_hat: image_codec.to_uint8(  # pylint: disable=cell-var-from-loop
+      synthesis = lambda y_hat, model=model, h=h, w=w: image_codec.to_uint8(
           model.module.apply({'params': model.params}, y_hat, method='synthesis'), h, w)
       symbols = image_codec.frame_symbols(model, image)
       bpp = metrics.bpp(len(image_codec.encode_image(model, image)), h * w)

@@ -216,7 +216,7 @@ def _sample_batch(frames: jax.Array, rng: jax.Array, config: AdaptationConfig) -
 
 def decay_step(config: AdaptationConfig) -> int | None:
   """The step from which the learning rates are a tenth, or None without a decay."""
-  return max(int(round(config.decay_at * config.steps)), 1) if config.decay_at else None
+  return max(round(config.decay_at * config.steps), 1) if config.decay_at else None
 
 
 def _schedule(config: AdaptationConfig, learning_rate: float) -> optax.Schedule | float:
@@ -419,7 +419,7 @@ def adapt(params: dict, frames: jax.Array, rng: jax.Array,
   # Calls never straddle a window of the stopping rule, so where it stops does not
   # depend on the chunking.
   per_call = chunk_size(math.gcd(chunk, stop.window) if stop else chunk, steps_per_call)
-  snapshot_at = sorted(set(int(n) for n in snapshot_at if 0 < n <= config.steps))
+  snapshot_at = sorted({int(n) for n in snapshot_at if 0 < n <= config.steps})
   if on_snapshot and snapshot_at:
     per_call = math.gcd(per_call, *snapshot_at)  # calls end on every snapshot step
   pixels = jnp.float32(video_pixels)

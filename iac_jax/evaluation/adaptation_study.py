@@ -148,7 +148,7 @@ def run_trajectory(model: Model, beta: float, clip_name: str, frames: np.ndarray
   `on_row(row)` is called as each row is measured.
   """
   t, h, w, _ = frames.shape
-  budgets = sorted(set(int(s) for s in steps))
+  budgets = sorted({int(s) for s in steps})
   runs = [budgets] if setting.snapshots else [[b] for b in budgets]
   rows = []
   for run in runs:
@@ -224,8 +224,8 @@ def compare(rows: Sequence[dict]) -> list[dict]:
 
 def markdown(comparisons: Sequence[dict]) -> str:
   """The comparisons as a table: BD-PSNR, then per beta dPSNR / drate / dJ."""
-  lines = ['| clip | setting | steps | seed | BD-PSNR full vs encoder | per beta: dPSNR dB, '
-           'drate %, dJ (full - encoder; J = MSE + beta bpp) | update kbit |',
+  lines = [('| clip | setting | steps | seed | BD-PSNR full vs encoder | per beta: dPSNR dB, '
+           'drate %, dJ (full - encoder; J = MSE + beta bpp) | update kbit |'),
            '|---|---|---|---|---|---|---|']
   for c in comparisons:
     bd = ('n/a' if np.isnan(c['bd_psnr_db']) else

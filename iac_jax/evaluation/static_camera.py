@@ -48,8 +48,8 @@ def clip(scene: np.ndarray, passer: np.ndarray, frames: int = 20, height: int = 
   for i in range(frames):
     s = i / max(frames - 1, 1)
     frame = background * (1.0 + light_drift * np.sin(2 * np.pi * s + phase))
-    top = int(round(y0 + (y1 - y0) * s))
-    left = int(round(-object_size + (width + object_size) * s))
+    top = int(round(y0 + (y1 - y0) * s))  # noqa: RUF046 (NumPy 1 rounds to a float)
+    left = int(round(-object_size + (width + object_size) * s))  # noqa: RUF046
     a, b = max(left, 0), min(left + object_size, width)
     if a < b:
       frame[top:top + object_size, a:b] = thing[:, a - left:b - left]

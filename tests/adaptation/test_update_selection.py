@@ -92,7 +92,7 @@ def _spoiled(result):
 
 @pytest.mark.parametrize('method', ['full', 'encoder'])
 def test_a_worse_adapted_encoder_falls_back_to_the_global_model(tiny_model, adapted, method):
-  frames, result = adapted
+  _frames, result = adapted
   result = _spoiled(result)
   if method == 'encoder':
     result = dataclasses.replace(result, update_ints=None)

@@ -7,8 +7,7 @@ import pytest
 from iac_jax.codec.configs import get_config
 from iac_jax.codec.entropy_models import factorized
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
-from iac_jax.codec.layers import GDN, StridedConv
-from iac_jax.codec.layers import downsampling
+from iac_jax.codec.layers import GDN, StridedConv, downsampling
 from iac_jax.codec.layers.gdn import lower_bound
 from iac_jax.codec.layers.upsampling import SubpixelConvTranspose, conv_transpose_reference
 from iac_jax.codec.losses import rate_distortion
