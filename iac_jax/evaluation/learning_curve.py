@@ -38,6 +38,42 @@ def points(records: Sequence[dict], model: str) -> list[dict]:
   return out
 
 
+# Issue 12's plateau: less than this gain at a fixed beta over the last PLATEAU_HOURS.
+PLATEAU_DB, PLATEAU_HOURS = 0.1, 5.0
+
+
+def recent_gain(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> dict | None:
+  """Held-out PSNR gained over the last `hours` CPU hours, on the decayed snapshots.
+
+  The snapshots are comparable with each other (the constant branch, undecayed, sits
+  lower); the PSNR `hours` before the newest snapshot is interpolated between the two
+  snapshots around it. None while the snapshots do not reach that far back.
+  """
+  snaps = sorted((r for r in rows if r['branch'] == 'snapshot'),
+                 key=lambda r: r['cumulative_cpu_hours'])
+  if len(snaps) < 2:
+    return None
+  end = snaps[-1]['cumulative_cpu_hours']
+  start = end - hours
+  times = [r['cumulative_cpu_hours'] for r in snaps]
+  if times[0] > start:
+    return None
+  then = float(np.interp(start, times, [r['psnr_db'] for r in snaps]))
+  gain = snaps[-1]['psnr_db'] - then
+  return {'from_hours': start, 'to_hours': end, 'gain_db': gain, 'plateau': gain < PLATEAU_DB}
+
+
+def recent_gain_line(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> str:
+  g = recent_gain(rows, hours)
+  name = f"{rows[0].get('model', '')}: " if rows and rows[0].get('model') else ''
+  if g is None:
+    return f'{name}over the last {hours:g} CPU hours: not enough snapshots yet.\n'
+  verdict = 'a plateau' if g['plateau'] else 'no plateau'
+  return (f"{name}over the last {hours:g} CPU hours of snapshots ({g['from_hours']:.2f} -> "
+          f"{g['to_hours']:.2f}, interpolated): {g['gain_db']:+.2f} dB held-out PSNR, "
+          f'{verdict} (issue 12 calls less than {PLATEAU_DB:g} dB one).\n')
+
+
 def markdown(rows: Sequence[dict]) -> str:
   header = ('| model | branch | cumulative steps | CPU hours (campaign) | held-out bpp | '
             'held-out PSNR (dB) |')

@@ -138,3 +138,19 @@ def test_learning_curve_averages_the_held_out_photos_per_evaluation(tmp_path):
   assert '| small-beta100 | snapshot | 700 | 1.50 | 0.2000 | 32.00 |' in learning_curve.markdown(rows)
   learning_curve.plot({'small-beta100': rows}, str(tmp_path / 'curve.png'))
   assert (tmp_path / 'curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_recent_gain_is_measured_on_the_snapshots_over_the_last_hours():
+  from iac_jax.evaluation import learning_curve  # pylint: disable=g-import-not-at-top
+  row = lambda branch, hours, psnr: {'branch': branch, 'cumulative_cpu_hours': hours,
+                                     'psnr_db': psnr}
+  rows = [row('snapshot', 2.0, 29.0), row('snapshot', 6.0, 30.0), row('constant', 9.0, 35.0),
+          row('snapshot', 10.0, 30.5)]
+  gain = learning_curve.recent_gain(rows)  # at 5.0 h: 29.75, interpolated
+  assert gain['from_hours'] == 5.0 and gain['to_hours'] == 10.0
+  assert gain['gain_db'] == pytest.approx(0.75) and not gain['plateau']
+  assert 'no plateau' in learning_curve.recent_gain_line(rows)
+  flat = rows[:2] + [row('snapshot', 11.0, 30.05)]
+  assert learning_curve.recent_gain(flat)['plateau']
+  assert learning_curve.recent_gain(rows[:2]) is None  # reaches back 4 hours only
+  assert 'not enough snapshots' in learning_curve.recent_gain_line(rows[:2])
