@@ -127,6 +127,13 @@ def starting_models(cfg: CampaignConfig, weights_dir: str) -> list[models.Model]
   return out
 
 
+def _start_state(starts: Sequence[models.Model], optimizer) -> tuple[dict, dict]:
+  """The fresh training state of `starts`, and a zero template shaped like it for
+  restores (`train` donates the state it is given, so restores need their own)."""
+  state = trainer.state_from_params(trainer.stack([m.params for m in starts]), optimizer)
+  return state, jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), state)
+
+
 def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
         weights_dir: str = models.WEIGHTS_DIR, *, data_description: str = '',
         eval_images: dict[str, np.ndarray] | None = None,
@@ -147,9 +154,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   seed = cfg.seed + int(first['cumulative_steps'] or 0)
   constant = constant_phase(cfg, seed, resumed_at=None)
   optimizer = trainer.make_optimizer(constant)
-  state = trainer.state_from_params(trainer.stack([m.params for m in starts]), optimizer)
-  # `train` donates the state it is given; restores need a template of its own.
-  template = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), state)
+  state, template = _start_state(starts, optimizer)
   restored = trainer.restore(os.path.join(workdir, 'constant'), template)
   if restored is not None:
     state = restored
@@ -294,8 +299,7 @@ def export_branch(cfg: CampaignConfig, workdir: str, out_dir: str,
                      f'{cfg.names()}')
   starts = starting_models(cfg, weights_dir)
   optimizer = trainer.make_optimizer(constant_phase(cfg, cfg.seed, resumed_at=None))
-  state = trainer.state_from_params(trainer.stack([m.params for m in starts]), optimizer)
-  template = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), state)
+  _, template = _start_state(starts, optimizer)
   state = trainer.restore(os.path.join(workdir, 'constant'), template)
   if state is None:
     return []
