@@ -102,12 +102,47 @@ def test_a_failing_part_does_not_stop_the_others(tmp_path):
   assert not os.path.exists(os.path.join(out, 'flips.npz'))
 
 
-def _load_ingest():
+def _load_script(name: str, path: str):
   import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location('accelerator_ingest', INGEST)
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
+
+
+def _load_ingest():
+  return _load_script('accelerator_ingest', INGEST)
+
+
+def test_the_pack_keeps_photos_exact_and_reencodes_only_what_changed(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  pack = _load_script('accelerator_pack', os.path.join(ROOT, 'benchmarks',
+                                                       'accelerator_pack.py'))
+  rng = np.random.default_rng(0)
+  photos = {}
+  for name in ('a', 'b'):
+    photos[name] = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    Image.fromarray(photos[name]).save(tmp_path / f'{name}.png')
+  paths = [str(tmp_path / 'a.png'), str(tmp_path / 'b.png')]
+  out = str(tmp_path / 'train_images')
+
+  def unpacked():
+    result = {}
+    for f in sorted(os.listdir(out)):
+      with Image.open(os.path.join(out, f)) as im:
+        result[f] = np.asarray(im.convert('RGB'))
+    return result
+
+  assert pack.pack_photos(paths, out) == (2, 2)
+  assert set(unpacked()) == {'a.webp', 'b.webp'}
+  assert all(np.array_equal(unpacked()[k + '.webp'], v) for k, v in photos.items())
+  assert pack.pack_photos(paths, out) == (2, 0)  # nothing changed: nothing encoded
+  photos['b'] = 255 - photos['b']
+  Image.fromarray(photos['b']).save(tmp_path / 'b.png')
+  (tmp_path / 'train_images' / 'a.webp').write_bytes(b'RIFF not a webp')
+  assert pack.pack_photos(paths, out) == (2, 2)  # a changed photo, a broken file
+  assert all(np.array_equal(unpacked()[k + '.webp'], v) for k, v in photos.items())
+  assert not os.path.exists(out + '.partial')
 
 
 def test_installing_returned_weights_never_discards_a_newer_local_branch(tmp_path):
