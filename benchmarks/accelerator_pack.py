@@ -51,7 +51,7 @@ def _decodes_to(webp: bytes, image: np.ndarray) -> bool:
 def webp_lossless(image: np.ndarray) -> bytes:
   """uint8[H, W, 3] as lossless WebP bytes that decode to exactly `image`."""
   buf = io.BytesIO()
-  # method 6 is about 2% smaller than 4 (0.7 MiB on the 43 photos) for 4 CPU minutes.
+  # method 6: 1.7% smaller than 4 (0.54 MiB on the 43 photos) for about 4 CPU minutes.
   Image.fromarray(image).save(buf, 'WEBP', lossless=True, quality=100, method=6)
   if not _decodes_to(buf.getvalue(), image):
     raise ValueError('lossless WebP did not decode to the same pixels')

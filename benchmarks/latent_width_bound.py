@@ -39,10 +39,15 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Which training blocks.')
 BLOCK = 16
 
 
+def whole_blocks(image: np.ndarray) -> np.ndarray:
+  """The part of uint8[H, W, 3] that whole 16x16 blocks cover (top left)."""
+  return image[:image.shape[0] // BLOCK * BLOCK, :image.shape[1] // BLOCK * BLOCK]
+
+
 def blocks(image: np.ndarray) -> np.ndarray:
   """float64[K, 768]: the whole 16x16 blocks of uint8[H, W, 3], row-major."""
-  h, w = image.shape[0] // BLOCK * BLOCK, image.shape[1] // BLOCK * BLOCK
-  x = image[:h, :w].astype(np.float64)
+  x = whole_blocks(image).astype(np.float64)
+  h, w, _ = x.shape
   return x.reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, 3).transpose(0, 2, 1, 3, 4).reshape(
       -1, BLOCK * BLOCK * 3)
 
@@ -62,7 +67,8 @@ def fit_pca(train: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reconstruct(image: np.ndarray, mean: np.ndarray, components: np.ndarray) -> np.ndarray:
-  h, w = image.shape[0] // BLOCK * BLOCK, image.shape[1] // BLOCK * BLOCK
+  """`whole_blocks(image)` through the components, rounded to uint8."""
+  h, w, _ = whole_blocks(image).shape
   centred = blocks(image) - mean
   return unblock(centred @ components.T @ components + mean, h, w)
 
@@ -88,8 +94,7 @@ def main(argv):
   print('|---|' + '---:|' * len(widths))
   for path in held:
     image = image_io.downscale_long_side(data.load_rgb(path), _LONG_SIDE.value)
-    h, w = image.shape[0] // BLOCK * BLOCK, image.shape[1] // BLOCK * BLOCK
-    psnrs = [metrics.psnr_db(image[:h, :w], reconstruct(image, mean, components[:k]))
+    psnrs = [metrics.psnr_db(whole_blocks(image), reconstruct(image, mean, components[:k]))
              for k in widths]
     print(f'| {os.path.basename(path)} | ' + ' | '.join(f'{p:.2f}' for p in psnrs) + ' |')
 

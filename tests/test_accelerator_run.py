@@ -110,10 +110,6 @@ def _load_script(name: str, path: str):
   return module
 
 
-def _load_ingest():
-  return _load_script('accelerator_ingest', INGEST)
-
-
 def test_the_pack_keeps_photos_exact_and_reencodes_only_what_changed(tmp_path):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   pack = _load_script('accelerator_pack', os.path.join(ROOT, 'benchmarks',
@@ -134,14 +130,16 @@ def test_the_pack_keeps_photos_exact_and_reencodes_only_what_changed(tmp_path):
     return result
 
   assert pack.pack_photos(paths, out) == (2, 2)
-  assert set(unpacked()) == {'a.webp', 'b.webp'}
-  assert all(np.array_equal(unpacked()[k + '.webp'], v) for k, v in photos.items())
+  got = unpacked()
+  assert set(got) == {'a.webp', 'b.webp'}
+  assert all(np.array_equal(got[k + '.webp'], v) for k, v in photos.items())
   assert pack.pack_photos(paths, out) == (2, 0)  # nothing changed: nothing encoded
   photos['b'] = 255 - photos['b']
   Image.fromarray(photos['b']).save(tmp_path / 'b.png')
   (tmp_path / 'train_images' / 'a.webp').write_bytes(b'RIFF not a webp')
   assert pack.pack_photos(paths, out) == (2, 2)  # a changed photo, a broken file
-  assert all(np.array_equal(unpacked()[k + '.webp'], v) for k, v in photos.items())
+  got = unpacked()
+  assert all(np.array_equal(got[k + '.webp'], v) for k, v in photos.items())
   assert not os.path.exists(out + '.partial')
 
 
@@ -152,7 +150,7 @@ def test_installing_returned_weights_never_discards_a_newer_local_branch(tmp_pat
   import iac_jax  # pylint: disable=g-import-not-at-top
   from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
   from iac_jax.optim import checkpointing  # pylint: disable=g-import-not-at-top
-  ingest = _load_ingest()
+  ingest = _load_script('accelerator_ingest', INGEST)
   start = iac_jax.init_model('tiny', name='tiny-beta100')
   trained = models.Model(start.name, start.config, models.half_precision(start.params))
   returned = tmp_path / 'returned'
