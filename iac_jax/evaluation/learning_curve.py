@@ -4,6 +4,11 @@ Records are the lines `campaign.run` appends to its curve file, one per (model,
 held-out photo, evaluation): cumulative steps and CPU hours, branch ('constant' for
 the running constant-rate branch, 'snapshot' for a decayed, shipped snapshot),
 real bpp and PSNR.
+
+A run that starts from older weights than the newest records (a fresh machine
+continues from the shipped snapshot; a longer branch that was never shipped is lost
+with its machine) begins a new *lineage*: in file order, a model's constant-branch
+steps go back. Lineages are kept apart, so that a curve never zigzags between two branches.
 """
 
 from __future__ import annotations
@@ -22,15 +27,33 @@ def read(path: str) -> list[dict]:
     return [json.loads(line) for line in f if line.strip()]
 
 
-def points(records: Sequence[dict], model: str) -> list[dict]:
-  """Per evaluation of `model`: the mean over its held-out photos, sorted by steps."""
-  groups = collections.defaultdict(list)
+def lineages(records: Sequence[dict], model: str) -> list[int]:
+  """The lineage of each of `model`'s records, in file order: 0, then one more each
+  time a constant-branch record's steps go back below the lineage's furthest (a
+  snapshot runs its decay steps ahead of the branch it was taken from)."""
+  out, lineage, furthest = [], 0, -1
   for r in records:
-    if r['model'] == model:
-      groups[(r['cumulative_steps'], r['branch'])].append(r)
+    if r['model'] != model:
+      continue
+    if r['branch'] == 'constant':
+      if r['cumulative_steps'] < furthest:
+        lineage, furthest = lineage + 1, -1
+      furthest = max(furthest, r['cumulative_steps'])
+    out.append(lineage)
+  return out
+
+
+def points(records: Sequence[dict], model: str) -> list[dict]:
+  """Per evaluation of `model`: the mean over its held-out photos, sorted by lineage,
+  then steps."""
+  mine = [r for r in records if r['model'] == model]
+  groups = collections.defaultdict(list)
+  for r, lineage in zip(mine, lineages(records, model)):
+    groups[(lineage, r['cumulative_steps'], r['branch'])].append(r)
   out = []
-  for (steps, branch), rs in sorted(groups.items()):
-    out.append({'model': model, 'cumulative_steps': steps, 'branch': branch,
+  for (lineage, steps, branch), rs in sorted(groups.items()):
+    out.append({'model': model, 'lineage': lineage, 'cumulative_steps': steps,
+                'branch': branch,
                 'cumulative_cpu_hours': max(r['cumulative_cpu_hours'] for r in rs),
                 'images': len(rs),
                 'bpp': float(np.mean([r['bpp_real'] for r in rs])),
@@ -47,10 +70,14 @@ def recent_gain(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> dict | No
 
   The snapshots are comparable with each other (the constant branch, undecayed, sits
   lower); the PSNR `hours` before the newest snapshot is interpolated between the two
-  snapshots around it. None while the snapshots do not reach that far back.
+  snapshots around it. Measured on the lineage that reached the most CPU hours, the
+  furthest evidence on a plateau. None while its snapshots do not reach that far back.
   """
-  snaps = sorted((r for r in rows if r['branch'] == 'snapshot'),
-                 key=lambda r: r['cumulative_cpu_hours'])
+  snaps = [r for r in rows if r['branch'] == 'snapshot']
+  if snaps:
+    furthest = max(snaps, key=lambda r: r['cumulative_cpu_hours']).get('lineage', 0)
+    snaps = [r for r in snaps if r.get('lineage', 0) == furthest]
+  snaps.sort(key=lambda r: r['cumulative_cpu_hours'])
   if len(snaps) < 2:
     return None
   end = snaps[-1]['cumulative_cpu_hours']
@@ -75,29 +102,37 @@ def recent_gain_line(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> str:
 
 
 def markdown(rows: Sequence[dict]) -> str:
-  header = ('| model | branch | cumulative steps | CPU hours (campaign) | held-out bpp | '
-            'held-out PSNR (dB) |')
-  lines = [header, '|---|---|---:|---:|---:|---:|']
+  header = ('| model | lineage | branch | cumulative steps | CPU hours (campaign) | '
+            'held-out bpp | held-out PSNR (dB) |')
+  lines = [header, '|---|---:|---|---:|---:|---:|---:|']
   for r in rows:
-    lines.append(f"| {r['model']} | {r['branch']} | {r['cumulative_steps']:,} | "
+    lines.append(f"| {r['model']} | {r.get('lineage', 0)} | {r['branch']} | "
+                 f"{r['cumulative_steps']:,} | "
                  f"{r['cumulative_cpu_hours']:.2f} | {r['bpp']:.4f} | {r['psnr_db']:.2f} |")
   return '\n'.join(lines) + '\n'
 
 
 def plot(curves: dict[str, Sequence[dict]], path: str, title: str = '') -> None:
-  """PSNR (top) and bpp (bottom) of each model against cumulative CPU hours."""
+  """PSNR (top) and bpp (bottom) of each model against cumulative CPU hours; a
+  model's earlier lineages are drawn faded, its newest in full."""
   plt = rd_figures.pyplot()
   fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
-  for model, rows in curves.items():
-    hours = [r['cumulative_cpu_hours'] for r in rows]
-    top.plot(hours, [r['psnr_db'] for r in rows], 'o-', label=model)
-    bottom.plot(hours, [r['bpp'] for r in rows], 'o-', label=model)
-    snaps = [r for r in rows if r['branch'] == 'snapshot']
-    top.plot([r['cumulative_cpu_hours'] for r in snaps], [r['psnr_db'] for r in snaps],
-             'k*', markersize=10)
+  for i, (model, rows) in enumerate(curves.items()):
+    newest = max((r.get('lineage', 0) for r in rows), default=0)
+    for lineage in sorted({r.get('lineage', 0) for r in rows}):
+      mine = [r for r in rows if r.get('lineage', 0) == lineage]
+      style = {'color': f'C{i}', 'alpha': 1.0 if lineage == newest else 0.3,
+               'label': model if lineage == newest else None}
+      hours = [r['cumulative_cpu_hours'] for r in mine]
+      top.plot(hours, [r['psnr_db'] for r in mine], 'o-', **style)
+      bottom.plot(hours, [r['bpp'] for r in mine], 'o-', **style)
+      snaps = [r for r in mine if r['branch'] == 'snapshot']
+      top.plot([r['cumulative_cpu_hours'] for r in snaps], [r['psnr_db'] for r in snaps],
+               'k*', markersize=10, alpha=style['alpha'])
   top.set_ylabel('held-out PSNR (dB)')
   bottom.set_ylabel('held-out bpp')
   bottom.set_xlabel('CPU hours of the campaign (process CPU time)')
   top.legend(fontsize=8)
-  top.set_title(title or 'campaign learning curve (stars: decayed snapshots)', fontsize=9)
+  top.set_title(title or 'campaign learning curve (stars: decayed snapshots; faded: earlier '
+                'lineages)', fontsize=9)
   rd_figures.savefig(fig, path)

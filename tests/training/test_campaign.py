@@ -135,9 +135,30 @@ def test_learning_curve_averages_the_held_out_photos_per_evaluation(tmp_path):
       (500, 'constant', 2), (700, 'snapshot', 2)]
   np.testing.assert_allclose([r['psnr_db'] for r in rows], [31.0, 32.0])
   np.testing.assert_allclose([r['bpp'] for r in rows], [0.3, 0.2])
-  assert '| small-beta100 | snapshot | 700 | 1.50 | 0.2000 | 32.00 |' in learning_curve.markdown(rows)
+  assert '| small-beta100 | 0 | snapshot | 700 | 1.50 | 0.2000 | 32.00 |' in learning_curve.markdown(
+      rows)
   learning_curve.plot({'small-beta100': rows}, str(tmp_path / 'curve.png'))
   assert (tmp_path / 'curve.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_a_run_from_older_weights_starts_a_lineage_of_its_own():
+  from iac_jax.evaluation import learning_curve  # pylint: disable=g-import-not-at-top
+  rec = lambda steps, branch, hours, psnr: {
+      'model': 'small-beta100', 'image': 'a', 'branch': branch, 'cumulative_steps': steps,
+      'cumulative_cpu_hours': hours, 'bpp_real': 0.2, 'psnr_db': psnr}
+  # Lineage 0 runs to 3,000 steps; its snapshots run their decay ahead of the branch
+  # (1,500 after the constant 1,000), which is no new lineage. A fresh machine then
+  # continues from the 1,500-step snapshot: its constant steps go back.
+  records = [rec(1000, 'constant', 1.0, 29.0), rec(1500, 'snapshot', 1.5, 30.0),
+             rec(1200, 'constant', 1.3, 29.2), rec(3000, 'constant', 3.0, 30.0),
+             rec(3500, 'snapshot', 9.0, 31.0),
+             rec(2500, 'constant', 2.5, 29.5), rec(3000, 'snapshot', 3.0, 30.4)]
+  assert learning_curve.lineages(records, 'small-beta100') == [0, 0, 0, 0, 0, 1, 1]
+  rows = learning_curve.points(records, 'small-beta100')
+  assert [(r['lineage'], r['cumulative_steps']) for r in rows] == [
+      (0, 1000), (0, 1200), (0, 1500), (0, 3000), (0, 3500), (1, 2500), (1, 3000)]
+  # The plateau test reads the lineage that reached the most CPU hours.
+  assert learning_curve.recent_gain(rows, hours=7.5)['gain_db'] == pytest.approx(1.0)
 
 
 def test_recent_gain_is_measured_on_the_snapshots_over_the_last_hours():
