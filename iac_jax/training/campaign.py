@@ -216,8 +216,10 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
                  should_stop=should_stop, on_save=on_save)
   state = trainer.restore(os.path.join(workdir, 'constant'), template)
   if not wants_snapshot[0]:
-    log.info('constant-rate branch saved at step %d in %s; no snapshot this run',
-             int(state['step']), workdir)
+    log.warning('constant-rate branch saved at step %d in %s; no snapshot this run. The '
+                'branch lives only on this machine: until a snapshot of it is committed '
+                '(a run without --nosnapshot, or STOP), a new machine starts from the '
+                'shipped weights', int(state['step']), workdir)
     return []
   # The snapshot: a cosine decay on a copy of the constant-rate state.
   start = int(state['step'])
