@@ -119,6 +119,9 @@ def single_step(params: Any, opt_state: Any, batch: jax.Array, rng: jax.Array,
   """One optimizer step of one model on `rate_distortion`, then fresh z medians."""
   grad_fn = jax.value_and_grad(rate_distortion, has_aux=True)
   (_, metrics), grads = grad_fn(params, model, batch, rng, beta)
+  # The gradient's norm, logged to see loss spikes (grad_norm / beta is the norm in
+  # CompressAI's units, lambda * 255^2 * MSE + bpp, where its trainer clips at 1).
+  metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
   direction, opt_state = optimizer.update(grads, opt_state, params)
   params = jax.tree.map(lambda p, d: p - learning_rate * d, params, direction)
   params = dict(params, z_prior=factorized.with_fresh_medians(params['z_prior']))
@@ -305,6 +308,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
         state['cpu_seconds'] = state['cpu_seconds'] + (now_cpu - last_cpu)
         last, last_cpu = now, now_cpu
         mean = {k: np.mean([np.asarray(m[k]) for m in window], axis=0) for k in window[0]}
+        mean['grad_norm_max'] = np.max([np.asarray(m['grad_norm']) for m in window], axis=0)
         window = []
         rate = (done - start_step) / (now - t0)
         eta_min = (cfg.steps - done) / max(rate, 1e-9) / 60

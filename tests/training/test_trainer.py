@@ -101,6 +101,13 @@ def test_multi_beta_step_equals_single_beta_steps(per_model):
     jax.tree.map(functools.partial(np.testing.assert_allclose, rtol=1e-5, atol=1e-5),
                  trainer.unstack(state['params'], i), params)
     np.testing.assert_allclose(metrics['loss'][i], single['loss'], rtol=1e-5)
+    np.testing.assert_allclose(metrics['grad_norm'][i], single['grad_norm'], rtol=1e-4)
+  # The logged gradient norm is the norm of this beta's gradient, and grows with beta.
+  from iac_jax.codec.losses import rate_distortion  # pylint: disable=g-import-not-at-top
+  grads = jax.grad(lambda p: rate_distortion(p, module, batch, rng, 300.0)[0])(init)
+  np.testing.assert_allclose(metrics['grad_norm'][1], np.sqrt(sum(
+      np.sum(np.square(g)) for g in jax.tree.leaves(grads))), rtol=1e-4)
+  assert metrics['grad_norm'][1] > metrics['grad_norm'][0]
   # The two betas really trained differently.
   a, b = (trainer.unstack(state['params'], i) for i in (0, 1))
   assert not all(jax.tree.leaves(jax.tree.map(np.allclose, a, b)))
@@ -166,6 +173,8 @@ def test_training_lowers_the_loss(tmp_path):
   log = _read_jsonl(tmp_path / 'train_log.jsonl')
   assert [r['step'] for r in log] == [20, 40, 60]
   assert log[-1]['loss'] < log[0]['loss']
+  # Each window logs the mean and the largest of its gradient norms.
+  assert all(r['grad_norm_max'] > r['grad_norm'] > 0 for r in log)
   assert os.path.exists(tmp_path / 'models' / 'tiny-beta10.msgpack')
 
 
