@@ -3,7 +3,10 @@
 `N` is the width of the hidden layers, `M` the number of latent channels of `y`
 (Minnen et al. 2018). `paper` (N=128, M=192) is CompressAI's mbt2018-mean at its
 qualities 1-4 and `paper-hi` (N=192, M=320) at qualities 5-8; `small` is the CPU
-default and `tiny` exists so that tests run in seconds.
+default and `tiny` exists so that tests run in seconds. `small-m192` and `small-m320`
+are `small` with the latent width of `paper` and `paper-hi`, for the high rates,
+where M bounds what the transforms can carry (a trained `small` model grows into
+them with `training.latent_widening`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ CONFIGS: dict[str, ModelConfig] = {
     'paper': ModelConfig('paper', num_filters=128, num_latents=192),
     'paper-hi': ModelConfig('paper-hi', num_filters=192, num_latents=320),
     'small': ModelConfig('small', num_filters=64, num_latents=96),
+    'small-m192': ModelConfig('small-m192', num_filters=64, num_latents=192),
+    'small-m320': ModelConfig('small-m320', num_filters=64, num_latents=320),
     'tiny': ModelConfig('tiny', num_filters=8, num_latents=12),
 }
 
