@@ -23,7 +23,6 @@ import os
 import tempfile
 import time
 
-import numpy as np
 from absl import app, flags
 
 from iac_jax.codec import models
@@ -39,14 +38,6 @@ _STEPS = flags.DEFINE_list('steps', ['500', '1500'], 'Steps of each fork.')
 _LR = flags.DEFINE_float('learning_rate', 1e-4, 'Peak learning rate of the forks.')
 _IMAGES = flags.DEFINE_string('images', '../shared/data/train_images', 'Training photos.')
 _SEED = flags.DEFINE_integer('seed', 11, 'Crops and noise.')
-
-
-def _held_out(model: models.Model, photos: list[np.ndarray], beta: float) -> dict:
-  rows = [image_rates.evaluate_image(model, image) for image in photos]
-  bpp = float(np.mean([r['bpp_real'] for r in rows]))
-  psnr = float(np.mean([r['psnr_db'] for r in rows]))
-  return {'bpp': round(bpp, 4), 'psnr_db': round(psnr, 2),
-          'loss': round(beta * bpp + 255.0**2 * 10**(-psnr / 10), 2)}
 
 
 def main(argv):
@@ -70,7 +61,7 @@ def main(argv):
   for label, model, steps, cpu_s in rows:
     print(json.dumps({'model': label, 'beta': beta, 'steps': steps,
                       'cpu_seconds': None if cpu_s is None else round(cpu_s),
-                      **_held_out(model, photos, beta)}), flush=True)
+                      **image_rates.mean_point(model, photos, beta)}), flush=True)
 
 
 if __name__ == '__main__':

@@ -56,12 +56,8 @@ def _new_channel_share(model: models.Model, image: np.ndarray, old_m: int) -> fl
 
 def _held_out(model: models.Model, photos: list[np.ndarray], beta: float, old_m: int
               ) -> dict:
-  rows = [image_rates.evaluate_image(model, image) for image in photos]
-  bpp = float(np.mean([r['bpp_real'] for r in rows]))
-  psnr = float(np.mean([r['psnr_db'] for r in rows]))
   share = float(np.mean([_new_channel_share(model, image, old_m) for image in photos]))
-  return {'bpp': round(bpp, 4), 'psnr_db': round(psnr, 2),
-          'loss': round(beta * bpp + 255.0**2 * 10**(-psnr / 10), 2),
+  return {**image_rates.mean_point(model, photos, beta),
           'new_channel_bit_share': round(share, 4)}
 
 

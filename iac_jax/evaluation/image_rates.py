@@ -47,3 +47,13 @@ def evaluate_image(model: Model, image: np.ndarray, seed: int = 0, real: bool = 
     decoded = np.clip(np.round(x_hat * 255.0), 0, 255).astype(np.uint8)
   result['psnr_db'] = metrics.psnr_db(image, decoded)
   return result
+
+
+def mean_point(model: Model, images: list[np.ndarray], beta: float) -> dict:
+  """The mean real bpp and PSNR of `images`, and the loss `beta * bpp + MSE(255)` of
+  those means: one RD point per model, as the campaign's held-out photos are read."""
+  rows = [evaluate_image(model, image) for image in images]
+  bpp = float(np.mean([r['bpp_real'] for r in rows]))
+  psnr = float(np.mean([r['psnr_db'] for r in rows]))
+  return {'bpp': round(bpp, 4), 'psnr_db': round(psnr, 2),
+          'loss': round(beta * bpp + 255.0**2 * 10**(-psnr / 10), 2)}

@@ -60,6 +60,9 @@ class TrainConfig:
       restarted from trained weights takes large first steps).
     seed: initialization, crops and noise.
     log_every, save_every, eval_every: intervals in steps (eval 0 = never).
+    grad_clip: each model's gradient is scaled down to norm `grad_clip * beta` where
+      it is longer (0 = never): the norm in CompressAI's units, where its example
+      trainer clips at 1.0 (its loss, lambda * 255^2 * MSE + bpp, is ours / beta).
   """
 
   config_name: str = 'small'
@@ -78,6 +81,7 @@ class TrainConfig:
   log_every: int = 100
   save_every: int = 500
   eval_every: int = 0
+  grad_clip: float = 0.0
 
   def model_names(self) -> list[str]:
     return [f'{self.config_name}-beta{b:g}' for b in self.betas]
@@ -113,15 +117,31 @@ def make_optimizer(cfg: TrainConfig | None = None) -> optax.GradientTransformati
   return nonfinite_steps.skip_nonfinite(optax.scale_by_adam())
 
 
+def clip_by_norm(grads: Any, norm: jax.Array, max_norm: jax.Array) -> Any:
+  """`grads` scaled to norm `max_norm` where `norm` (theirs) exceeds it; 0 = unclipped.
+
+  A non-finite norm leaves `grads` as they are, for the optimizer to skip the step.
+  """
+  clip = (max_norm > 0) & (norm > max_norm) & jnp.isfinite(norm)
+  factor = jnp.where(clip, max_norm / jnp.where(clip, norm, 1.0), 1.0)
+  return jax.tree.map(lambda g: g * factor.astype(g.dtype), grads)
+
+
 def single_step(params: Any, opt_state: Any, batch: jax.Array, rng: jax.Array,
-                beta: jax.Array, learning_rate: jax.Array, *, model: MeanScaleHyperprior,
+                beta: jax.Array, learning_rate: jax.Array,
+                grad_clip: jax.Array | float = 0.0, *, model: MeanScaleHyperprior,
                 optimizer: optax.GradientTransformation) -> tuple[Any, Any, dict]:
-  """One optimizer step of one model on `rate_distortion`, then fresh z medians."""
+  """One optimizer step of one model on `rate_distortion`, then fresh z medians.
+
+  `grad_clip` > 0 clips the gradient's norm at `grad_clip * beta` (see TrainConfig).
+  """
   grad_fn = jax.value_and_grad(rate_distortion, has_aux=True)
   (_, metrics), grads = grad_fn(params, model, batch, rng, beta)
-  # The gradient's norm, logged to see loss spikes (grad_norm / beta is the norm in
-  # CompressAI's units, lambda * 255^2 * MSE + bpp, where its trainer clips at 1).
-  metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
+  # The gradient's norm before clipping, logged to see loss spikes (grad_norm / beta
+  # is the norm in CompressAI's units, lambda * 255^2 * MSE + bpp).
+  norm = optax.tree.norm(grads)
+  metrics = dict(metrics, grad_norm=norm)
+  grads = clip_by_norm(grads, norm, grad_clip * beta)
   direction, opt_state = optimizer.update(grads, opt_state, params)
   params = jax.tree.map(lambda p, d: p - learning_rate * d, params, direction)
   params = dict(params, z_prior=factorized.with_fresh_medians(params['z_prior']))
@@ -138,7 +158,8 @@ def default_per_model() -> str:
 
 
 def train_step(state: dict, batch: jax.Array, rng: jax.Array, betas: jax.Array,
-               learning_rate: jax.Array | float = 1e-4, *,
+               learning_rate: jax.Array | float = 1e-4,
+               grad_clip: jax.Array | float = 0.0, *,
                model: MeanScaleHyperprior, optimizer: optax.GradientTransformation,
                per_model: str = 'vmap') -> tuple[dict, dict]:
   """One step of every model; state = {params, opt_state (stacked per beta), step}.
@@ -149,6 +170,7 @@ def train_step(state: dict, batch: jax.Array, rng: jax.Array, betas: jax.Array,
   """
   step = functools.partial(single_step, batch=batch, rng=rng,
                            learning_rate=jnp.asarray(learning_rate, jnp.float32),
+                           grad_clip=jnp.asarray(grad_clip, jnp.float32),
                            model=model, optimizer=optimizer)
   if per_model == 'vmap':
     params, opt_state, metrics = jax.vmap(step)(state['params'], state['opt_state'],
@@ -267,7 +289,8 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
   meta = dict(metadata or {}, batch_size=cfg.batch_size, crop_size=cfg.crop_size,
               min_scale=cfg.min_scale, learning_rate=cfg.learning_rate,
               final_learning_rate=cfg.final_learning_rate, schedule=cfg.schedule,
-              schedule_steps=cfg.steps, seed=cfg.seed)
+              schedule_steps=cfg.steps, seed=cfg.seed,
+              **({'grad_clip': cfg.grad_clip} if cfg.grad_clip else {}))
   real_rates = range_coding.available()
 
   def current_models() -> list[models.Model]:
@@ -298,7 +321,7 @@ def train(cfg: TrainConfig, images: Sequence[np.ndarray], workdir: str, *,
        checkpointing.manager(_checkpoint_dir(workdir)) as manager:
     for step, batch in zip(range(start_step, cfg.steps), stream):
       state, metrics = step_fn(state, batch, jax.random.fold_in(rng, step), betas,
-                               learning_rate_at(cfg, step))
+                               learning_rate_at(cfg, step), cfg.grad_clip)
       window.append(metrics)
       done = step + 1
       _stop_if_diverged(state['opt_state'], names, done)

@@ -7,6 +7,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from PIL import Image
 
@@ -111,6 +112,45 @@ def test_multi_beta_step_equals_single_beta_steps(per_model):
   # The two betas really trained differently.
   a, b = (trainer.unstack(state['params'], i) for i in (0, 1))
   assert not all(jax.tree.leaves(jax.tree.map(np.allclose, a, b)))
+
+
+def test_gradient_clipping_caps_the_norm_at_clip_times_beta_and_keeps_the_direction():
+  module = MeanScaleHyperprior(get_config('tiny'))
+  init = init_params(get_config('tiny'), jax.random.PRNGKey(0))
+  batch = np.stack([smooth_image(64, 64, seed=s) for s in range(2)]).astype(np.float32) / 255
+  identity = optax.identity()  # the step is then -learning_rate x the (clipped) gradient
+  beta = np.float32(100.0)
+
+  def step(grad_clip):
+    params, _, metrics = trainer.single_step(
+        init, identity.init(init), batch, jax.random.PRNGKey(1), beta, np.float32(1.0),
+        np.float32(grad_clip), model=module, optimizer=identity)
+    params = dict(params, z_prior=dict(params['z_prior'], medians=init['z_prior']['medians']))
+    delta = jax.tree.map(lambda a, b: np.asarray(a - b, np.float64), init, params)
+    return delta, float(metrics['grad_norm'])
+
+  raw, norm = step(0.0)
+  assert norm > 0.0
+  norm_of = lambda t: np.sqrt(sum(np.sum(np.square(a)) for a in jax.tree.leaves(t)))
+  np.testing.assert_allclose(norm_of(raw), norm, rtol=1e-4)
+  # Below the norm: scaled to clip * beta, same direction; the logged norm is the raw one.
+  clip = 0.25 * norm / beta
+  clipped, logged = step(clip)
+  np.testing.assert_allclose(logged, norm, rtol=1e-6)
+  np.testing.assert_allclose(norm_of(clipped), clip * beta, rtol=1e-4)
+  # (atol: the step is read back from float32 parameters near 0.1, ulp 7e-9)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, 0.25 * b, rtol=1e-3, atol=1e-7),
+               clipped, raw)
+  # Above the norm: untouched.
+  loose, _ = step(4.0 * norm / beta)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12),
+               loose, raw)
+
+
+def test_clip_by_norm_leaves_a_non_finite_gradient_to_the_optimizer():
+  grads = {'w': jnp.array([jnp.inf, 1.0])}
+  out = trainer.clip_by_norm(grads, optax.tree.norm(grads), jnp.float32(1.0))
+  np.testing.assert_array_equal(out['w'], grads['w'])
 
 
 def test_non_finite_updates_are_skipped_however_many_come_in_a_row():
