@@ -32,6 +32,9 @@ _LR = flags.DEFINE_float('learning_rate', 2e-4, 'Initial Adam learning rate.')
 _FINAL_LR = flags.DEFINE_float('final_learning_rate', 2e-5, 'Learning rate at the end '
                                '(cosine decay).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of initialization, crops and noise.')
+_GRAD_CLIP = flags.DEFINE_float('grad_clip', 0.0, 'Clip each model\'s gradient norm at '
+                                'grad_clip * beta (CompressAI\'s units; its trainer uses '
+                                '1.0); 0 = no clipping.')
 _HOLDOUT = flags.DEFINE_integer('holdout', 2, 'Last N images (sorted) kept out of training '
                                 'and evaluated every --eval_every steps.')
 _INIT_FROM = flags.DEFINE_string('init_from', None, 'Start every beta from this model '
@@ -64,7 +67,8 @@ def main(argv):
       config_name=_CONFIG.value, betas=betas, steps=_STEPS.value,
       batch_size=_BATCH.value, crop_size=_CROP.value, learning_rate=_LR.value,
       final_learning_rate=_FINAL_LR.value, seed=_SEED.value, log_every=_LOG_EVERY.value,
-      save_every=_SAVE_EVERY.value, eval_every=_EVAL_EVERY.value)
+      save_every=_SAVE_EVERY.value, eval_every=_EVAL_EVERY.value,
+      grad_clip=_GRAD_CLIP.value)
   metadata = {'data': f'{len(train_paths)} photos from {_IMAGES.value}'}
   init = None
   if _INIT_FROM.value:

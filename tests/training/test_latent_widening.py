@@ -1,3 +1,5 @@
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,6 +24,7 @@ def _trained_like(config, seed=0):
       for a, k in zip(leaves, keys)])
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def _codec(config, params, x):
   module = MeanScaleHyperprior(config)
   apply = lambda method, *a: module.apply({'params': params}, *a, method=method)
@@ -37,7 +40,7 @@ def _codec(config, params, x):
 def widened():
   params = _trained_like(NARROW)
   wide = latent_widening.widen_latents(params, NARROW, WIDE, jax.random.PRNGKey(7))
-  x = jnp.asarray(smooth_image(128, 128, seed=3))[None]
+  x = jnp.asarray(smooth_image(64, 64, seed=3))[None]
   return params, wide, _codec(NARROW, params, x), _codec(WIDE, wide, x), x
 
 
