@@ -79,6 +79,37 @@ class CampaignConfig:
     return [f'{self.config_name}-beta{b:g}' for b in self.betas]
 
 
+class TimeBudget:
+  """When a run's constant phase has to end for its snapshot to fit the budget.
+
+  The snapshot's decay is timed at the fastest step this run has seen, not the
+  latest: on a shared machine a job beside a niced campaign can slow its steps
+  twentyfold for a while, and timing the decay at that pace ended a 2.3-hour run's
+  constant phase after 33 minutes (2026-12-06). A load that lasts makes the run
+  overrun its budget instead, by at most the decay.
+  """
+
+  def __init__(self, seconds: float, decay_steps: int, start_time: float, start_step: int):
+    self.seconds, self.decay_steps = seconds, decay_steps
+    self.start_time = start_time
+    self._last = (start_time, start_step)
+    self._compiled = False  # the first interval holds the compilation: not a step time
+    self._fastest: float | None = None  # seconds per step
+
+  def spent(self, step: int, now: float) -> bool:
+    """Asked at `step` (time `now`): is it time to stop the constant phase?"""
+    last_time, last_step = self._last
+    if step > last_step:
+      if self._compiled:
+        per_step = (now - last_time) / (step - last_step)
+        self._fastest = per_step if self._fastest is None else min(self._fastest, per_step)
+      self._compiled = True
+      self._last = (now, step)
+    if self._fastest is None:
+      return now - self.start_time >= self.seconds
+    return now - self.start_time + self.decay_steps * self._fastest >= self.seconds
+
+
 def _read_json(path: str) -> dict:
   try:
     with open(path) as f:
@@ -162,7 +193,8 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
              int(state['step']))
     constant = constant_phase(cfg, seed, resumed_at=int(state['step']))
   held = {k: image_io.downscale_long_side(v, cfg.eval_long_side) for k, v in (eval_images or {}).items()}
-  last_check = {'time': start_time, 'step': int(state['step'])}
+  budget = TimeBudget(cfg.hours * 3600, cfg.decay_steps if cfg.snapshot else 0,
+                      start_time, int(state['step']))
   wants_snapshot = [cfg.snapshot]  # a PAUSE file turns it off
 
   def should_stop(step: int) -> bool:
@@ -175,16 +207,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
                  '' if snapshot else ', no snapshot')
         wants_snapshot[0] = wants_snapshot[0] and snapshot
         return True
-    # The decay's length is estimated from the latest steps: on a shared machine the
-    # step time changes with what else runs.
-    now = time.time()
-    seconds_per_step = (now - last_check['time']) / max(step - last_check['step'], 1)
-    first = last_check.get('first', True)  # its interval holds the compilation
-    last_check.update(time=now, step=step, first=False)
-    if first:
-      return now - start_time >= cfg.hours * 3600
-    decay_steps = cfg.decay_steps if cfg.snapshot else 0
-    return now - start_time + decay_steps * seconds_per_step >= cfg.hours * 3600
+    return budget.spent(step, time.time())
 
   def log_curve(trained: list[models.Model], branch: str):
     if not curve_path or not held:

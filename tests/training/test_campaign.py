@@ -11,6 +11,7 @@ from PIL import Image
 import iac_jax
 from iac_jax.codec import models
 from iac_jax.io import image_io
+from iac_jax.training import campaign
 from tests.conftest import smooth_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -84,7 +85,6 @@ def test_make_train_continues_from_shipped_weights(tmp_path):
 
   # The branch, exported (what `make accelerator-pack` carries to a GPU), is where a
   # campaign elsewhere starts: it counts on from the branch, not from the shipped weights.
-  from iac_jax.training import campaign  # pylint: disable=g-import-not-at-top
   cfg = campaign.CampaignConfig(config_name='tiny', betas=(10.0, 100.0))
   work = str(tmp_path / 'work')
   assert campaign.branch_cumulative_steps(work) == {'tiny-beta10': 1008, 'tiny-beta100': 1008}
@@ -175,3 +175,23 @@ def test_recent_gain_is_measured_on_the_snapshots_over_the_last_hours():
   assert learning_curve.recent_gain(flat)['plateau']
   assert learning_curve.recent_gain(rows[:2]) is None  # reaches back 4 hours only
   assert 'not enough snapshots' in learning_curve.recent_gain_line(rows[:2])
+
+
+def test_a_slow_spell_does_not_end_the_constant_phase_before_its_time():
+  # One hour, a 500-step decay; steps take 1 s, then 20 s for a while (a job beside).
+  budget = campaign.TimeBudget(3600, 500, start_time=0.0, start_step=0)
+  assert not budget.spent(100, 200.0)  # compilation: no step time from it
+  assert not budget.spent(200, 300.0)  # 1 s/step: decay 500 s
+  assert not budget.spent(300, 2300.0)  # 20 s/step; the latest pace would stop here
+  assert not budget.spent(400, 3000.0)  # 3000 s + 500 x 1 s is still inside the hour
+  assert budget.spent(500, 3100.0)  # 3100 + 500 s of decay reaches the hour
+  # Without a snapshot there is no decay to leave room for.
+  budget = campaign.TimeBudget(3600, 0, start_time=0.0, start_step=0)
+  assert not budget.spent(100, 3000.0) and not budget.spent(200, 3500.0)
+  assert budget.spent(300, 3600.0)
+
+
+def test_the_first_interval_holds_compilation_and_counts_only_against_the_budget():
+  budget = campaign.TimeBudget(3600, 500, start_time=0.0, start_step=0)
+  assert not budget.spent(10, 3000.0)  # 300 s/step, compiling: no decay estimate yet
+  assert budget.spent(20, 3600.0)
