@@ -27,7 +27,6 @@ from absl import app, flags
 
 from iac_jax.codec import models
 from iac_jax.evaluation import image_rates
-from iac_jax.io import image_io
 from iac_jax.training import data, trainer
 
 _START = flags.DEFINE_string('start', 'small-beta100', 'Model to fork (name or .msgpack).')
@@ -42,9 +41,7 @@ _SEED = flags.DEFINE_integer('seed', 11, 'Crops and noise.')
 
 def main(argv):
   del argv
-  paths = data.find_images(_IMAGES.value)
-  photos = [image_io.downscale_long_side(data.load_rgb(p), 512) for p in paths[-2:]]
-  images = data.load_images(paths[:-2])
+  images, photos = data.load_split(_IMAGES.value)
   start, reference = models.load_model(_START.value), models.load_model(_REFERENCE.value)
   beta = _BETA.value or models.default_beta(reference)
   rows = [('start ' + start.name, start, 0, 0.0),

@@ -24,7 +24,6 @@ from absl import app, flags
 
 from iac_jax.codec import models
 from iac_jax.evaluation import image_rates
-from iac_jax.io import image_io
 from iac_jax.training import data, trainer
 
 _MODEL = flags.DEFINE_string('model', 'small-beta10', 'Model to fork (name or .msgpack).')
@@ -36,9 +35,7 @@ _SEED = flags.DEFINE_integer('seed', 11, 'Crops and noise.')
 
 def main(argv):
   del argv
-  paths = data.find_images(_IMAGES.value)
-  photos = [image_io.downscale_long_side(data.load_rgb(p), 512) for p in paths[-2:]]
-  images = data.load_images(paths[:-2])
+  images, photos = data.load_split(_IMAGES.value)
   start = models.load_model(_MODEL.value)
   beta = models.default_beta(start)
   print(json.dumps({'model': start.name, 'fork': 'start', 'beta': beta,

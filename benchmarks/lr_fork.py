@@ -22,7 +22,6 @@ from absl import app, flags
 
 from iac_jax.codec import image_codec, models
 from iac_jax.evaluation import image_rates, metrics
-from iac_jax.io import image_io
 from iac_jax.training import data, trainer
 
 _MODEL = flags.DEFINE_string('model', 'small-beta10', 'Shipped model to fork.')
@@ -48,9 +47,7 @@ def _evaluate(model: models.Model, photos: list[np.ndarray]) -> tuple[float, flo
 
 def main(argv):
   del argv
-  paths = data.find_images(_IMAGES.value)
-  photos = [image_io.downscale_long_side(data.load_rgb(p), 512) for p in paths[-2:]]
-  images = data.load_images(paths[:-2])
+  images, photos = data.load_split(_IMAGES.value)
   start = models.load_model(_MODEL.value)
   beta = models.default_beta(start)
   forks = [('shipped', start)]

@@ -32,7 +32,6 @@ from iac_jax.codec.entropy_models import gaussian
 from iac_jax.codec.hyperprior import MeanScaleHyperprior
 from iac_jax.codec.image_codec import pad_to_multiple
 from iac_jax.evaluation import image_rates
-from iac_jax.io import image_io
 from iac_jax.training import data, latent_widening, trainer
 
 _START = flags.DEFINE_string('start', 'small-beta10', 'Model to fork (name or .msgpack).')
@@ -63,9 +62,7 @@ def _held_out(model: models.Model, photos: list[np.ndarray], beta: float, old_m:
 
 def main(argv):
   del argv
-  paths = data.find_images(_IMAGES.value)
-  photos = [image_io.downscale_long_side(data.load_rgb(p), 512) for p in paths[-2:]]
-  images = data.load_images(paths[:-2])
+  images, photos = data.load_split(_IMAGES.value)
   start = models.load_model(_START.value)
   beta, old_m = models.default_beta(start), start.config.num_latents
   print(json.dumps({'model': 'start ' + start.name, 'config': start.config.name,

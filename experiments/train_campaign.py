@@ -66,11 +66,10 @@ def main(argv):
     if not written:
       raise app.UsageError(f'no constant-rate branch in {_WORKDIR.value} to export')
     return
-  paths = data.find_images(_IMAGES.value)
-  if len(paths) <= _HOLDOUT.value:
-    raise app.UsageError(f'found {len(paths)} images under {_IMAGES.value!r}')
-  train_paths = paths[:len(paths) - _HOLDOUT.value]
-  held_paths = paths[len(train_paths):]
+  try:
+    train_paths, held_paths = data.held_out_split(_IMAGES.value, _HOLDOUT.value)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
   cfg = campaign.CampaignConfig(
       config_name=_CONFIG.value, betas=_betas(), hours=_HOURS.value, snapshot=_SNAPSHOT.value,
       max_steps=_MAX_STEPS.value,

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from PIL import Image
 
+from iac_jax.io import image_io
+
 
 def find_images(patterns: Sequence[str] | str) -> list[str]:
   """Sorted image files matching glob patterns or folders (PNG, JPEG, WebP)."""
@@ -92,6 +94,25 @@ def load_images(paths: Sequence[str], max_bytes: int = 1 << 30) -> list[np.ndarr
   if estimate > max_bytes:
     return list(paths)
   return sample + [load_rgb(p) for p in paths[4:]]
+
+
+def held_out_split(patterns: Sequence[str] | str, holdout: int = 2
+                   ) -> tuple[list[str], list[str]]:
+  """The photos `patterns` find, sorted, as (training, held out): the last `holdout`
+  are held out, as the campaign keeps them."""
+  paths = find_images(patterns)
+  if len(paths) <= holdout:
+    raise ValueError(f'found {len(paths)} images in {patterns!r}; need more than {holdout}')
+  return paths[:len(paths) - holdout], paths[len(paths) - holdout:]
+
+
+def load_split(patterns: Sequence[str] | str, holdout: int = 2, long_side: int = 512
+               ) -> tuple[list[np.ndarray | str], list[np.ndarray]]:
+  """`held_out_split`'s training photos (`load_images`) and its held-out photos
+  downscaled to `long_side`, as the campaign evaluates them."""
+  train, held = held_out_split(patterns, holdout)
+  return (load_images(train),
+          [image_io.downscale_long_side(load_rgb(p), long_side) for p in held])
 
 
 class CropStream:

@@ -37,6 +37,19 @@ def test_crop_stream_yields_batches_in_range():
   assert 0.0 <= batch.min() and batch.max() <= 1.0
 
 
+def test_the_held_out_photos_are_the_last_sorted_ones_downscaled(tmp_path):
+  for i, (h, w) in enumerate([(40, 30), (700, 500), (64, 64), (300, 1024)]):
+    Image.fromarray(smooth_image(h, w, seed=i)).save(tmp_path / f'p{i}.png')
+  train, held = data.held_out_split(str(tmp_path))
+  assert [os.path.basename(p) for p in train] == ['p0.png', 'p1.png']
+  assert [os.path.basename(p) for p in held] == ['p2.png', 'p3.png']
+  images, photos = data.load_split(str(tmp_path), long_side=512)
+  assert [a.shape for a in images] == [(40, 30, 3), (700, 500, 3)]
+  assert [a.shape for a in photos] == [(64, 64, 3), (150, 512, 3)]
+  with pytest.raises(ValueError, match='found 4 images'):
+    data.held_out_split(str(tmp_path), holdout=4)
+
+
 def test_crop_stream_batches_depend_only_on_seed_and_step():
   images = _images()
   with data.CropStream(images, 2, 64, seed=3) as stream:
