@@ -5,7 +5,7 @@
 qualities 1-4 and `paper-hi` (N=192, M=320) at qualities 5-8; `small` is the CPU
 default and `tiny` exists so that tests run in seconds. `small-m192` and `small-m320`
 are `small` with the latent width of `paper` and `paper-hi`, for the high rates,
-where M bounds what the transforms can carry (a trained `small` model grows into
+where M may bound what the transforms can carry (a trained `small` model grows into
 them with `training.latent_widening`).
 """
 
