@@ -11,7 +11,7 @@
 - results.json: the environment, throughput, memory, scan and test tables, written
   into a marked section of --readme (and printed).
 - weights.msgpack: with --install_weights, the trained models are written as the
-  shipped models (float16-valued, as shipped), so that the campaign (`make train`)
+  shipped models (on their 9-bit grids, as shipped), so that the campaign (`make train`)
   continues from them; the local constant-rate branch, older than them, is moved
   aside (a branch with more cumulative steps than they have is kept, and nothing is
   installed). Commit `iac_jax/weights` afterwards.
@@ -41,7 +41,7 @@ from flax import serialization
 
 from iac_jax.adaptation import update_coding
 from iac_jax.adaptation.model_prior import ModelPrior
-from iac_jax.codec import bitstream, entropy_parameters, image_codec, models
+from iac_jax.codec import bitstream, entropy_parameters, image_codec, models, weight_grid
 from iac_jax.codec.configs import get_config
 from iac_jax.io import atomic_io
 from iac_jax.training import campaign
@@ -256,7 +256,7 @@ def install_weights(results_dir: str, results: dict, weights_dir: str,
                       f'returned weights (cumulative steps: {"; ".join(ahead)}); not '
                       'installed. Move the branch aside first to install them anyway.')
   with open(os.path.join(results_dir, 'weights.msgpack'), 'rb') as f:
-    state = serialization.msgpack_restore(f.read())
+    state = weight_grid.decode_tree(serialization.msgpack_restore(f.read()))
   written = []
   for name, meta in train['models'].items():
     config = get_config(meta['config'])

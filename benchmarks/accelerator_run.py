@@ -23,8 +23,8 @@ part that raises is recorded with its traceback while the others go on:
   train       the global-model campaign on the time left (`iac_jax.training.campaign`), from
               the CPU campaign's branch that `make accelerator-pack` put in
               .accel/start_weights, else from the shipped weights of --train_config; the
-              snapshot's weights come back float16-valued in weights.msgpack (the codec is
-              defined on exactly those)
+              snapshot's weights come back on their 9-bit grids in weights.msgpack, stored
+              as model files store them (the codec is defined on exactly those values)
 
 `--smoke` shrinks every size to run on a CPU in a minute or two (`make accelerator-smoke`).
 At most 8 files come back from the machine; this run writes at most 7.
@@ -398,7 +398,7 @@ def _train_images(run: Run):
 
 
 def part_train(run: Run) -> dict:
-  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models, weight_grid  # pylint: disable=g-import-not-at-top
   from iac_jax.training import campaign  # pylint: disable=g-import-not-at-top
   s = run.sizes
   names, images, held = _train_images(run)
@@ -430,7 +430,7 @@ def part_train(run: Run) -> dict:
   state = {m.name: m.params for m in trained}
   from iac_jax.io import atomic_io  # pylint: disable=g-import-not-at-top
   atomic_io.write_bytes(run.path('weights.msgpack'), serialization.msgpack_serialize(
-      jax.tree.map(lambda a: np.asarray(a).astype(np.float16), state)))
+      jax.tree.map(weight_grid.encode_leaf, state)))  # as model files store them
   return {'file': 'weights.msgpack', 'seconds': round(time.time() - start, 1),
           'started_from': 'the packed campaign branch' if packed else 'the shipped weights',
           'models': {m.name: m.metadata for m in trained},

@@ -148,15 +148,16 @@ def test_installing_returned_weights_never_discards_a_newer_local_branch(tmp_pat
   from flax import serialization  # pylint: disable=g-import-not-at-top
 
   import iac_jax  # pylint: disable=g-import-not-at-top
-  from iac_jax.codec import models  # pylint: disable=g-import-not-at-top
+  from iac_jax.codec import models, weight_grid  # pylint: disable=g-import-not-at-top
   from iac_jax.optim import checkpointing  # pylint: disable=g-import-not-at-top
   ingest = _load_script('accelerator_ingest', INGEST)
   start = iac_jax.init_model('tiny', name='tiny-beta100')
-  trained = models.Model(start.name, start.config, models.half_precision(start.params))
+  # As the run writes them: on their grids, stored as model files store them.
+  trained = models.Model(start.name, start.config, weight_grid.grid_precision(start.params))
   returned = tmp_path / 'returned'
   returned.mkdir()
   (returned / 'weights.msgpack').write_bytes(serialization.msgpack_serialize(
-      {trained.name: jax.tree.map(lambda a: np.asarray(a, np.float16), trained.params)}))
+      {trained.name: jax.tree.map(weight_grid.encode_leaf, trained.params)}))
   results = {'parts': {'train': {
       'models': {trained.name: {'config': 'tiny', 'beta': 100.0, 'cumulative_steps': 1000}},
       'fingerprints': {trained.name: trained.fingerprint.hex()}}}}

@@ -3,7 +3,8 @@
 
 configs -> layers/, transforms -> hyperprior (with entropy_models/ and quantization)
 -> entropy_parameters, range_coding, bitstream (the container) -> image_codec (images
-in, bytes out and back); models is the registry of weights, losses the global
-model's rate-distortion objective, compressai_import the CompressAI importer.
+in, bytes out and back); models is the registry of weights (weight_grid, how their
+files store them on per-channel grids), losses the global model's rate-distortion
+objective, compressai_import the CompressAI importer.
 Depends only on `iac_jax.io`.
 """

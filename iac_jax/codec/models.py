@@ -1,6 +1,7 @@
 """Model files and the registry of shipped models.
 
-A model file is the flax-msgpack serialization of the parameter pytree, with a JSON
+A model file is the flax-msgpack serialization of the parameter pytree (large leaves
+as the integers and steps of their grid, `weight_grid`), with a JSON
 sidecar (`<name>.json`) naming the config and describing the training. The model's
 fingerprint (SHA-256 of the canonical parameter bytes) goes into every bitstream, so
 a decoder can refuse a stream made with different weights.
@@ -21,6 +22,7 @@ from flax import serialization
 
 from iac_jax.codec.configs import ModelConfig, get_config
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
+from iac_jax.codec import weight_grid
 from iac_jax.io import atomic_io
 
 # The shipped weights stay at the package root (iac_jax/weights), one level up.
@@ -102,21 +104,16 @@ def half_precision(params: Any) -> Any:
   return jax.tree.map(round_leaf, params)
 
 
-def _storage(a: np.ndarray) -> np.ndarray:
-  """float16 when that holds the float32 values exactly, else float32."""
-  h = a.astype(np.float16)
-  return h if np.array_equal(h.astype(np.float32), a) else a
-
-
 def save_model(model: Model, path: str) -> None:
   """Writes `path` (msgpack) and its `.json` sidecar, each atomically.
 
-  Leaves whose values are all float16 values (`half_precision`) are stored as
-  float16, losslessly; the others as float32.
+  Saving is lossless: leaves on a per-channel grid (`weight_grid.grid_precision`, what
+  ships) are stored as their integers and steps, leaves of float16 values
+  (`half_precision`) as float16, the others as float32.
   """
   if not path.endswith('.msgpack'):
     raise ValueError('model files end in .msgpack')
-  params = jax.tree.map(lambda a: _storage(np.asarray(a, np.float32)), model.params)
+  params = jax.tree.map(weight_grid.encode_leaf, model.params)
   atomic_io.write_bytes(path, serialization.msgpack_serialize(
       serialization.to_state_dict(params)))
   meta = dict(model.metadata, config=model.config.name, name=model.name)
@@ -141,7 +138,7 @@ def _read_model_file(path: str, name: str) -> Model:
   config = get_config(meta['config'])
   template = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
   try:
-    state = serialization.msgpack_restore(raw)
+    state = weight_grid.decode_tree(serialization.msgpack_restore(raw))
     params = serialization.from_state_dict(template, state)
   except (ValueError, TypeError, KeyError) as e:  # what msgpack and flax raise on bad files
     raise ValueError(f'cannot read model file {path}: {e}') from None

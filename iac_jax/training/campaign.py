@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from iac_jax.codec import models, range_coding
+from iac_jax.codec import models, range_coding, weight_grid
 from iac_jax.codec.configs import get_config
 from iac_jax.evaluation import image_rates
 from iac_jax.io import atomic_io, image_io
@@ -253,6 +253,9 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
   trained = trainer.train(decay, images, decay_dir,
                            state=decayed if decayed is not None else state)
   snapshot_state = trainer.restore(decay_dir, template)
+  # What ships, and what the learning curve measures: the weights on their 9-bit grid.
+  trained = [models.Model(m.name, m.config, weight_grid.grid_precision(m.params), m.metadata)
+             for m in trained]
   log_curve(trained, 'snapshot')
   run_line = (f'{time.strftime("%Y-%m-%d")}: {start} constant steps at '
               f'{cfg.learning_rate:g} (warm-up {cfg.warmup_steps}) + {cfg.decay_steps} '
@@ -263,14 +266,16 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
           'training': 'iac_jax.training.campaign (make train): constant learning rate, '
                       'cosine-decayed snapshot; all betas in one step on the same batches'}
   return _write_models(cfg, [m.params for m in trained], [m.metadata for m in trained],
-                       snapshot_state, base, run_line, meta, weights_dir)
+                       snapshot_state, base, run_line, meta, weights_dir,
+                       weight_grid.grid_precision)
 
 
 def _write_models(cfg: CampaignConfig, params: Sequence, metadata: Sequence[dict],
                   state: dict, base: dict, run_line: str, extra: dict,
-                  weights_dir: str) -> list[models.Model]:
-  """Writes each beta's model, float16-valued, with the branch's cumulative counts:
-  where it started (`base`) plus the optimizer steps, wall and CPU seconds of `state`."""
+                  weights_dir: str, precision) -> list[models.Model]:
+  """Writes each beta's model, its parameters rounded by `precision`, with the branch's
+  cumulative counts: where it started (`base`) plus the optimizer steps, wall and CPU
+  seconds of `state`."""
   out = []
   for i, name in enumerate(cfg.names()):
     b = base['models'][name]
@@ -289,7 +294,7 @@ def _write_models(cfg: CampaignConfig, params: Sequence, metadata: Sequence[dict
     meta['steps'] = meta['cumulative_steps']
     meta['train_hours'] = meta['cumulative_hours']
     shipped = models.Model(name, get_config(cfg.config_name),
-                           models.half_precision(params[i]), meta)
+                           precision(params[i]), meta)
     models.save_model(shipped, os.path.join(weights_dir, name + '.msgpack'))
     out.append(shipped)
     log.info('%s: %d cumulative steps, %.2f CPU hours, written to %s', name,
@@ -336,4 +341,4 @@ def export_branch(cfg: CampaignConfig, workdir: str, out_dir: str,
   extra = {'training': 'iac_jax.training.campaign: the constant-rate branch, undecayed '
                        '(campaign.export_branch), for a campaign elsewhere to continue'}
   return _write_models(cfg, params, [m.metadata for m in starts], state, base, run_line,
-                       extra, out_dir)
+                       extra, out_dir, models.half_precision)

@@ -4,12 +4,13 @@ import json
 import os
 import subprocess
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 import iac_jax
-from iac_jax.codec import models
+from iac_jax.codec import models, weight_grid
 from iac_jax.io import image_io
 from iac_jax.training import campaign
 from tests.conftest import smooth_image
@@ -39,6 +40,11 @@ def _make_train(shared, weights_dir, workdir, curve, steps, extra=''):
 
 @pytest.mark.skipif(not os.path.exists(os.path.join(ROOT, '.venv', '.installed')),
                     reason='make train runs in the project venv (make test creates it)')
+def _float16_valued(a) -> bool:
+  a = np.asarray(a, np.float32)
+  return np.array_equal(a.astype(np.float16).astype(np.float32), a)
+
+
 def test_make_train_continues_from_shipped_weights(tmp_path):
   photos = tmp_path / 'shared' / 'data' / 'train_images'
   photos.mkdir(parents=True)
@@ -59,9 +65,11 @@ def test_make_train_continues_from_shipped_weights(tmp_path):
     assert meta['history'][0] == 'an earlier run' and len(meta['history']) == 2
     assert meta['beta'] == b and meta['data'].startswith('2 photos')
     assert after.fingerprint != before[b].fingerprint
-    # Shipped weights are float16 values, stored losslessly at half the size.
-    leaf = np.asarray(after.params['g_s']['deconv0']['kernel'])
-    np.testing.assert_array_equal(leaf.astype(np.float16).astype(np.float32), leaf)
+    # Shipped weights are on their 9-bit grids (rounding again changes nothing), which
+    # float16 does not hold.
+    jax.tree.map(np.testing.assert_array_equal, after.params,
+                 weight_grid.grid_precision(after.params))
+    assert not all(_float16_valued(a) for a in jax.tree.leaves(after.params))
   records = [json.loads(line) for line in curve.read_text().splitlines()]
   assert {r['branch'] for r in records} == {'constant', 'snapshot'}
   assert {r['image'] for r in records} == {'p2.png'}  # the held-out photo only
@@ -95,6 +103,7 @@ def test_make_train_continues_from_shipped_weights(tmp_path):
   assert meta['cumulative_steps'] == 1008 and meta['beta'] == 10.0
   assert 'exported undecayed' in meta['history'][-1] and meta['history'][0] == 'an earlier run'
   branch = models.load_model(str(exported / 'tiny-beta10.msgpack'))
+  assert all(_float16_valued(a) for a in jax.tree.leaves(branch.params))  # to train on
   assert branch.fingerprint not in (models.load_model(str(weights / 'tiny-beta10.msgpack')
                                                       ).fingerprint, before[10].fingerprint)
   _make_train(tmp_path / 'shared', exported, tmp_path / 'elsewhere', curve, steps=2)
