@@ -64,7 +64,7 @@ def main(argv):
   print('|---|---|---:|---:|---:|---:|---:|---:|')
   for name in _MODELS.value:
     model = models.load_model(name)
-    half = models.Model(model.name, model.config, models.half_precision(model.params))
+    half = models.Model(model.name, model.config, weight_grid.half_precision(model.params))
     bpp0, psnr0 = held_out(half, photos)
     raw, packed = file_bytes(half)
     print(f'| {model.name} | float16 | {raw} | {packed} | {bpp0:.4f} | {psnr0:.3f} | | |',

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from PIL import Image
 
-from iac_jax.codec import image_codec, models
+from iac_jax.codec import image_codec, models, weight_grid
 from iac_jax.codec.entropy_models import factorized, gaussian
 from iac_jax.training import data
 
@@ -74,4 +74,4 @@ for b in sys.argv[2:]:
   p = fit(m, int(sys.argv[1]))
   meta = dict(m.metadata)
   meta['history'] = meta['history'] + [f'2026-12-04: h_a, h_s and the z density fitted for {sys.argv[1]} Adam steps (1e-3 cosine) to the fixed g_a on the rate of y and z alone (16x16 crops of y of the training photos at scales 1 and 0.6), /tmp/fit_hyper.py, recorded in NOTES.md']
-  models.save_model(models.Model(m.name, m.config, models.half_precision(p), meta), f'/work/runs/fitted/small-beta{b}.msgpack')
+  models.save_model(models.Model(m.name, m.config, weight_grid.half_precision(p), meta), f'/work/runs/fitted/small-beta{b}.msgpack')

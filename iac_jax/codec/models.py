@@ -89,27 +89,12 @@ def init_model(config_name: str, seed: int = 0, name: str | None = None) -> Mode
                {'config': config_name, 'steps': 0})
 
 
-def half_precision(params: Any) -> Any:
-  """float32 parameters rounded to the nearest float16 values (kept as float32).
-
-  Shipped models are rounded so: their files are half the size, and the model *is*
-  the rounded values (fingerprint included), so nothing is lost when it is loaded.
-  """
-  def round_leaf(a):
-    a = np.asarray(a, np.float32)
-    h = a.astype(np.float16)
-    if not np.all(np.isfinite(h)):
-      raise ValueError('a parameter is beyond float16 range')
-    return h.astype(np.float32)
-  return jax.tree.map(round_leaf, params)
-
-
 def save_model(model: Model, path: str) -> None:
   """Writes `path` (msgpack) and its `.json` sidecar, each atomically.
 
   Saving is lossless: leaves on a per-channel grid (`weight_grid.grid_precision`, what
   ships) are stored as their integers and steps, leaves of float16 values
-  (`half_precision`) as float16, the others as float32.
+  (`weight_grid.half_precision`) as float16, the others as float32.
   """
   if not path.endswith('.msgpack'):
     raise ValueError('model files end in .msgpack')

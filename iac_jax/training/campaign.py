@@ -341,4 +341,4 @@ def export_branch(cfg: CampaignConfig, workdir: str, out_dir: str,
   extra = {'training': 'iac_jax.training.campaign: the constant-rate branch, undecayed '
                        '(campaign.export_branch), for a campaign elsewhere to continue'}
   return _write_models(cfg, params, [m.metadata for m in starts], state, base, run_line,
-                       extra, out_dir, models.half_precision)
+                       extra, out_dir, weight_grid.half_precision)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import iac_jax
-from iac_jax.codec import models, weight_grid
+from iac_jax.codec import weight_grid
 
 
 def _kernel(seed=0, shape=(5, 5, 16, 32)):
@@ -72,7 +72,7 @@ def test_grid_leaves_are_stored_as_their_integers():
 
 
 def test_a_gridded_model_file_reads_back_exactly_and_is_smaller(tiny_model, tmp_path):
-  half = iac_jax.Model('h', tiny_model.config, models.half_precision(tiny_model.params))
+  half = iac_jax.Model('h', tiny_model.config, weight_grid.half_precision(tiny_model.params))
   sizes = {}
   for bits in (8, 9):
     grid = iac_jax.Model('g', tiny_model.config,
