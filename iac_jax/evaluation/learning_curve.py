@@ -65,18 +65,21 @@ def points(records: Sequence[dict], model: str) -> list[dict]:
 PLATEAU_DB, PLATEAU_HOURS = 0.1, 5.0
 
 
-def recent_gain(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> dict | None:
+def recent_gain(rows: Sequence[dict], hours: float = PLATEAU_HOURS,
+                lineage: int | None = None) -> dict | None:
   """Held-out PSNR gained over the last `hours` CPU hours, on the decayed snapshots.
 
   The snapshots are comparable with each other (the constant branch, undecayed, sits
   lower); the PSNR `hours` before the newest snapshot is interpolated between the two
-  snapshots around it. Measured on the lineage that reached the most CPU hours, the
-  furthest evidence on a plateau. None while its snapshots do not reach that far back.
+  snapshots around it. Measured on `lineage`, by default the one that reached the most
+  CPU hours, the furthest evidence on a plateau. None while its snapshots do not reach
+  that far back.
   """
   snaps = [r for r in rows if r['branch'] == 'snapshot']
   if snaps:
-    furthest = max(snaps, key=lambda r: r['cumulative_cpu_hours']).get('lineage', 0)
-    snaps = [r for r in snaps if r.get('lineage', 0) == furthest]
+    if lineage is None:
+      lineage = max(snaps, key=lambda r: r['cumulative_cpu_hours']).get('lineage', 0)
+    snaps = [r for r in snaps if r.get('lineage', 0) == lineage]
   snaps.sort(key=lambda r: r['cumulative_cpu_hours'])
   if len(snaps) < 2:
     return None
@@ -87,16 +90,29 @@ def recent_gain(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> dict | No
     return None
   then = float(np.interp(start, times, [r['psnr_db'] for r in snaps]))
   gain = snaps[-1]['psnr_db'] - then
-  return {'from_hours': start, 'to_hours': end, 'gain_db': gain, 'plateau': gain < PLATEAU_DB}
+  return {'lineage': lineage, 'from_hours': start, 'to_hours': end, 'gain_db': gain,
+          'plateau': gain < PLATEAU_DB}
 
 
 def recent_gain_line(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> str:
-  g = recent_gain(rows, hours)
+  """The plateau test in words: on the furthest lineage and, where that is not the
+  newest one (the one the shipped weights come from), on the newest too."""
   name = f"{rows[0].get('model', '')}: " if rows and rows[0].get('model') else ''
+  g = recent_gain(rows, hours)
   if g is None:
     return f'{name}over the last {hours:g} CPU hours: not enough snapshots yet.\n'
+  text = _gain_words(name, hours, g)
+  newest = max((r.get('lineage', 0) for r in rows if r['branch'] == 'snapshot'), default=0)
+  if newest != g['lineage']:
+    mine = recent_gain(rows, hours, lineage=newest)
+    text += (_gain_words(f'{name}newest lineage ({newest}), ', hours, mine) if mine else
+             f'{name}newest lineage ({newest}): not {hours:g} CPU hours of snapshots yet.\n')
+  return text
+
+
+def _gain_words(prefix: str, hours: float, g: dict) -> str:
   verdict = 'a plateau' if g['plateau'] else 'no plateau'
-  return (f"{name}over the last {hours:g} CPU hours of snapshots ({g['from_hours']:.2f} -> "
+  return (f"{prefix}over the last {hours:g} CPU hours of snapshots ({g['from_hours']:.2f} -> "
           f"{g['to_hours']:.2f}, interpolated): {g['gain_db']:+.2f} dB held-out PSNR, "
           f'{verdict} (issue 12 calls less than {PLATEAU_DB:g} dB one).\n')
 

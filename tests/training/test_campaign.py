@@ -168,6 +168,13 @@ def test_a_run_from_older_weights_starts_a_lineage_of_its_own():
       (0, 1000), (0, 1200), (0, 1500), (0, 3000), (0, 3500), (1, 2500), (1, 3000)]
   # The plateau test reads the lineage that reached the most CPU hours.
   assert learning_curve.recent_gain(rows, hours=7.5)['gain_db'] == pytest.approx(1.0)
+  # ... and says so of the newest lineage, the shipped weights' own, where it differs.
+  assert learning_curve.recent_gain(rows, hours=1.0, lineage=1) is None  # one snapshot
+  rows += [{**rows[-1], 'cumulative_steps': 2000, 'cumulative_cpu_hours': 2.0, 'psnr_db': 30.0}]
+  assert learning_curve.recent_gain(rows, hours=1.0, lineage=1)['gain_db'] == pytest.approx(0.4)
+  words = learning_curve.recent_gain_line(rows, hours=1.0)
+  assert 'newest lineage (1), over the last 1 CPU hours of snapshots (2.00 -> 3.00' in words
+  assert 'newest lineage (1): not 7.5 CPU hours' in learning_curve.recent_gain_line(rows, 7.5)
 
 
 def test_recent_gain_is_measured_on_the_snapshots_over_the_last_hours():
