@@ -2,6 +2,7 @@
 
   bash benchmarks/make_compressai_env.sh      # once: CPU torch 2.13 + CompressAI
   .venv/bin/python benchmarks/train_step.py [--sizes=64x96x8x128,...] [--rounds=5]
+  PYTHONPATH=. .venv-accel/bin/python benchmarks/train_step.py --nocompressai ...  # jax 0.12
 
 For each size NxMxBATCHxCROP, both libraries train the same architecture (forward,
 rate-distortion loss, backward, Adam step) on the same batch shape. The CompressAI
@@ -44,6 +45,9 @@ _ROUNDS = flags.DEFINE_integer('rounds', 5, 'A B rounds per size.')
 _STEPS = flags.DEFINE_integer('steps', 2, 'Timed steps per library per round.')
 _UPSAMPLING = flags.DEFINE_enum('upsampling', 'subpixel', ['subpixel', 'reference'],
                                 'How iac_jax computes transposed convolutions.')
+_COMPRESSAI = flags.DEFINE_bool(
+    'compressai', True, 'Time CompressAI beside iac_jax; --nocompressai times iac_jax alone '
+    '(for example to compare the venvs of two jax versions).')
 _TORCH_PYTHON = flags.DEFINE_string(
     'torch_python', os.path.join(_HERE, '.compressai-venv', 'bin', 'python'),
     'Python of the CompressAI venv (made by make_compressai_env.sh).')
@@ -89,12 +93,15 @@ def _jax_step(n: int, m: int, batch: int, crop: int):
 
 def main(argv):
   del argv
-  if not os.path.exists(_TORCH_PYTHON.value):
-    raise app.UsageError(f'{_TORCH_PYTHON.value} not found: run '
-                         'bash benchmarks/make_compressai_env.sh first')
-  worker = subprocess.Popen([_TORCH_PYTHON.value, os.path.join(_HERE, 'compressai_worker.py')],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-  print(f'backend={jax.default_backend()} jax={jax.__version__} cores={os.cpu_count()} '
+  worker = None
+  if _COMPRESSAI.value:
+    if not os.path.exists(_TORCH_PYTHON.value):
+      raise app.UsageError(f'{_TORCH_PYTHON.value} not found: run '
+                           'bash benchmarks/make_compressai_env.sh first (or --nocompressai)')
+    worker = subprocess.Popen([_TORCH_PYTHON.value, os.path.join(_HERE, 'compressai_worker.py')],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+  print(f'backend={jax.default_backend()} jax={jax.__version__} numpy={np.__version__} '
+        f'cores={os.cpu_count()} '
         f'upsampling={_UPSAMPLING.value} rounds={_ROUNDS.value} steps={_STEPS.value} '
         f'huge_pages={host_memory.tunable_set()}',
         flush=True)
@@ -111,18 +118,26 @@ def main(argv):
           start = time.perf_counter()
           run()
           jax_times.append(time.perf_counter() - start)
-        worker.stdin.write(request)
-        worker.stdin.flush()
-        torch_times += json.loads(worker.stdout.readline())['times']
-        print(f'  {size} round {r + 1}: iac_jax {statistics.median(jax_times[-_STEPS.value:]):.3f}'
-              f' s  compressai {statistics.median(torch_times[-_STEPS.value:]):.3f} s', flush=True)
-      j, t = statistics.median(jax_times), statistics.median(torch_times)
+        line = f'  {size} round {r + 1}: iac_jax {statistics.median(jax_times[-_STEPS.value:]):.3f} s'
+        if worker is not None:
+          worker.stdin.write(request)
+          worker.stdin.flush()
+          torch_times += json.loads(worker.stdout.readline())['times']
+          line += f'  compressai {statistics.median(torch_times[-_STEPS.value:]):.3f} s'
+        print(line, flush=True)
+      j = statistics.median(jax_times)
+      if worker is None:
+        lines.append(f'N={n} M={m} batch={batch} crop={crop}: iac_jax {j:.3f} s/step '
+                     f'(min {min(jax_times):.3f})')
+        continue
+      t = statistics.median(torch_times)
       print(f'N={n} M={m} batch={batch} crop={crop}: iac_jax {j:.3f} s/step, '
             f'compressai {t:.3f} s/step', flush=True)
       lines.append(f'speedup N={n} M={m} batch={batch} crop={crop}: {t / j:.2f}')
   finally:
-    worker.stdin.close()
-    worker.wait(timeout=60)
+    if worker is not None:
+      worker.stdin.close()
+      worker.wait(timeout=60)
   print('\n'.join(lines))
 
 
