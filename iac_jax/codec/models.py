@@ -20,9 +20,9 @@ import jax
 import numpy as np
 from flax import serialization
 
+from iac_jax.codec import weight_grid
 from iac_jax.codec.configs import ModelConfig, get_config
 from iac_jax.codec.hyperprior import MeanScaleHyperprior, init_params
-from iac_jax.codec import weight_grid
 from iac_jax.io import atomic_io
 
 # The shipped weights stay at the package root (iac_jax/weights), one level up.

@@ -82,7 +82,7 @@ def test_a_gridded_model_file_reads_back_exactly_and_is_smaller(tiny_model, tmp_
     loaded = iac_jax.load_model(path)
     assert loaded.fingerprint == grid.fingerprint != half.fingerprint
     jax.tree.map(_bits_equal, loaded.params, grid.params)
-    sizes[bits] = len(zlib.compress(open(path, 'rb').read()))
+    sizes[bits] = len(zlib.compress((tmp_path / f'g{bits}.msgpack').read_bytes()))
   iac_jax.save_model(half, str(tmp_path / 'h.msgpack'))
   sizes['float16'] = len(zlib.compress((tmp_path / 'h.msgpack').read_bytes()))
   assert sizes[8] < sizes[9] < sizes['float16']
@@ -108,7 +108,7 @@ def test_a_model_file_with_a_malformed_grid_is_refused(tiny_model, tmp_path):
   path = str(tmp_path / 'g.msgpack')
   iac_jax.save_model(iac_jax.Model('g', tiny_model.config,
                                    weight_grid.grid_precision(tiny_model.params)), path)
-  state = serialization.msgpack_restore(open(path, 'rb').read())
+  state = serialization.msgpack_restore((tmp_path / 'g.msgpack').read_bytes())
   grids = [d for d in jax.tree.leaves(state, is_leaf=lambda x: weight_grid.GRID in x
                                       if isinstance(x, dict) else False) if isinstance(d, dict)]
   assert grids
