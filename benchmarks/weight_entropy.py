@@ -46,9 +46,8 @@ def bound_bits(params) -> float:
     if not isinstance(stored, dict):
       bits += np.asarray(stored).size * np.asarray(stored).itemsize * 8
       continue
-    k = stored[weight_grid.GRID].astype(np.int32)
-    if weight_grid.GRID_LOW in stored:
-      k = 256 * k + stored[weight_grid.GRID_LOW]
+    step = stored[weight_grid.STEP].astype(np.float32)
+    k = np.rint(weight_grid.decode_leaf(stored) / step).astype(np.int32)  # exact: k * step
     k = k.reshape(-1, k.shape[-1])
     bits += sum(entropy_bits(k[:, j]) for j in range(k.shape[1])) + 16 * k.shape[1]
   return bits
