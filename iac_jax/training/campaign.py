@@ -267,7 +267,7 @@ def run(cfg: CampaignConfig, images: Sequence[np.ndarray | str], workdir: str,
                       'cosine-decayed snapshot; all betas in one step on the same batches'}
   return _write_models(cfg, [m.params for m in trained], [m.metadata for m in trained],
                        snapshot_state, base, run_line, meta, weights_dir,
-                       weight_grid.grid_precision)
+                       precision=lambda p: p)  # already on the grid, above
 
 
 def _write_models(cfg: CampaignConfig, params: Sequence, metadata: Sequence[dict],
