@@ -4,7 +4,8 @@
 
 Writes learning_curve.png and learning_curve.md beside the curve file: held-out PSNR
 and bpp of every model against the campaign's cumulative CPU hours, and what each
-gained over its last 5 CPU hours of snapshots (issue 12's plateau test).
+gained over its last 5 CPU hours of snapshots (issue 12's plateau test) and per doubling
+of its cumulative steps.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def main(argv):
   out_dir = os.path.dirname(os.path.abspath(_CURVE.value))
   learning_curve.plot(curves, os.path.join(out_dir, 'learning_curve.png'))
   table = ''.join(learning_curve.markdown(rows) + '\n' + learning_curve.recent_gain_line(rows)
-                  + '\n' for rows in curves.values())
+                  + learning_curve.gain_per_doubling_line(rows) + '\n'
+                  for rows in curves.values())
   atomic_io.write_bytes(os.path.join(out_dir, 'learning_curve.md'), table.encode())
   print(table)
 

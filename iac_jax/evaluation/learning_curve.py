@@ -117,6 +117,43 @@ def _gain_words(prefix: str, hours: float, g: dict) -> str:
           f'{verdict} (issue 12 calls less than {PLATEAU_DB:g} dB one).\n')
 
 
+def gain_per_doubling(rows: Sequence[dict]) -> dict | None:
+  """Held-out PSNR gained per doubling of cumulative steps, on the decayed snapshots.
+
+  A least-squares line of PSNR against log2(steps) through the snapshots of every
+  lineage from half the furthest snapshot's steps on: the lineages share this axis (a
+  run restarted from a snapshot follows the lineage it left step for step; NOTES.md),
+  which CPU hours, counted on machines of different speeds, do not. `steps_for(gain)`
+  reads the line forward: the cumulative steps at which it is `gain` dB above its value
+  at the furthest snapshot. None with fewer than three snapshots in the window.
+  """
+  snaps = [r for r in rows if r['branch'] == 'snapshot']
+  if not snaps:
+    return None
+  end = max(r['cumulative_steps'] for r in snaps)
+  window = [r for r in snaps if r['cumulative_steps'] >= end / 2]
+  if len({r['cumulative_steps'] for r in window}) < 3:
+    return None
+  x = np.log2([r['cumulative_steps'] for r in window])
+  slope, _ = np.polyfit(x, [r['psnr_db'] for r in window], 1)
+  return {'from_steps': min(r['cumulative_steps'] for r in window), 'to_steps': end,
+          'snapshots': len(window), 'db_per_doubling': float(slope),
+          'steps_for': lambda gain: end * 2 ** (gain / slope) if slope > 0 else float('inf')}
+
+
+def gain_per_doubling_line(rows: Sequence[dict]) -> str:
+  name = f"{rows[0].get('model', '')}: " if rows and rows[0].get('model') else ''
+  g = gain_per_doubling(rows)
+  if g is None:
+    return f'{name}per doubling of steps: fewer than three snapshots in the last doubling.\n'
+  return (f"{name}{g['db_per_doubling']:+.2f} dB held-out PSNR per doubling of cumulative "
+          f"steps (least squares over the {g['snapshots']} snapshots from "
+          f"{g['from_steps']:,} to {g['to_steps']:,} steps, all lineages); at that slope "
+          f"the line is 1 dB above its value at {g['to_steps']:,} steps at "
+          f"{g['steps_for'](1.0):,.0f} cumulative steps, 2 dB at "
+          f"{g['steps_for'](2.0):,.0f}.\n")
+
+
 def markdown(rows: Sequence[dict]) -> str:
   header = ('| model | lineage | branch | cumulative steps | CPU hours (campaign) | '
             'held-out bpp | held-out PSNR (dB) |')

@@ -193,6 +193,27 @@ def test_recent_gain_is_measured_on_the_snapshots_over_the_last_hours():
   assert 'not enough snapshots' in learning_curve.recent_gain_line(rows[:2])
 
 
+def test_gain_per_doubling_fits_the_snapshots_of_the_last_doubling_of_steps():
+  from iac_jax.evaluation import learning_curve  # pylint: disable=g-import-not-at-top
+  row = lambda lineage, branch, steps, psnr: {'lineage': lineage, 'branch': branch,
+                                              'cumulative_steps': steps, 'psnr_db': psnr}
+  # Snapshots on 30 + 0.5 * log2(steps / 1000), two lineages; the constant branch
+  # (off the line) and the snapshot before the last doubling (1,000 < 4,000 / 2) are
+  # left out.
+  rows = [row(0, 'snapshot', 1000, 20.0), row(0, 'snapshot', 2000, 30.5),
+          row(0, 'constant', 3000, 10.0), row(0, 'snapshot', 4000, 31.0),
+          row(1, 'snapshot', 2828, 30.0 + 0.5 * 1.5)]
+  g = learning_curve.gain_per_doubling(rows)
+  assert (g['from_steps'], g['to_steps'], g['snapshots']) == (2000, 4000, 3)
+  assert g['db_per_doubling'] == pytest.approx(0.5, abs=1e-3)
+  assert g['steps_for'](1.0) == pytest.approx(16000, rel=1e-3)  # two doublings
+  assert '+0.50 dB held-out PSNR per doubling' in learning_curve.gain_per_doubling_line(rows)
+  assert learning_curve.gain_per_doubling(rows[:3]) is None  # two snapshots in the window
+  assert 'fewer than three' in learning_curve.gain_per_doubling_line(rows[:3])
+  flat = [row(0, 'snapshot', s, 30.0 - s / 1e6) for s in (2000, 3000, 4000)]
+  assert learning_curve.gain_per_doubling(flat)['steps_for'](1.0) == float('inf')
+
+
 def test_a_slow_spell_does_not_end_the_constant_phase_before_its_time():
   # One hour, a 500-step decay; steps take 1 s, then 20 s for a while (a job beside).
   budget = campaign.TimeBudget(3600, 500, start_time=0.0, start_step=0)
