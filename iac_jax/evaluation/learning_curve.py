@@ -94,10 +94,14 @@ def recent_gain(rows: Sequence[dict], hours: float = PLATEAU_HOURS,
           'plateau': gain < PLATEAU_DB}
 
 
+def _name_prefix(rows: Sequence[dict]) -> str:
+  return f"{rows[0]['model']}: " if rows and rows[0].get('model') else ''
+
+
 def recent_gain_line(rows: Sequence[dict], hours: float = PLATEAU_HOURS) -> str:
   """The plateau test in words: on the furthest lineage and, where that is not the
   newest one (the one the shipped weights come from), on the newest too."""
-  name = f"{rows[0].get('model', '')}: " if rows and rows[0].get('model') else ''
+  name = _name_prefix(rows)
   g = recent_gain(rows, hours)
   if g is None:
     return f'{name}over the last {hours:g} CPU hours: not enough snapshots yet.\n'
@@ -142,7 +146,7 @@ def gain_per_doubling(rows: Sequence[dict]) -> dict | None:
 
 
 def gain_per_doubling_line(rows: Sequence[dict]) -> str:
-  name = f"{rows[0].get('model', '')}: " if rows and rows[0].get('model') else ''
+  name = _name_prefix(rows)
   g = gain_per_doubling(rows)
   if g is None:
     return f'{name}per doubling of steps: fewer than three snapshots in the last doubling.\n'
