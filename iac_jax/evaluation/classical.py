@@ -28,7 +28,9 @@ from iac_jax.evaluation import metrics
 from iac_jax.io import video
 
 FORMATS = ('jpeg', 'webp')
-DEFAULT_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+# From 0, each format's smallest file, so that a learned point at a low rate falls inside
+# the curve or plainly below all of it (Pillow's JPEG gives the same file at 0-2).
+DEFAULT_QUALITIES = (0, 1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 VIDEO_CODECS = ('x264', 'x265')
 DEFAULT_QPS = (22, 27, 32, 37, 42, 47)
 _AV_CODEC = {'x264': 'libx264', 'x265': 'libx265'}
@@ -63,6 +65,13 @@ def psnr_at_rate(bpps, psnrs, bpp: float) -> float:
   if len(x) == 0 or bpp < x[0] or bpp > x[-1]:
     return float('nan')
   return float(np.interp(bpp, x, y))
+
+
+def smallest_file(bpps, psnrs) -> tuple[float, float]:
+  """(bpp, PSNR) of an RD curve's point at the lowest rate: where a learned point below
+  the curve's range is compared (the format cannot make a file that small)."""
+  i = int(np.argmin(bpps))
+  return float(bpps[i]), float(psnrs[i])
 
 
 def _to_yuv420(frame: np.ndarray) -> np.ndarray:

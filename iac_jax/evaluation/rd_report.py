@@ -73,7 +73,8 @@ def measure(models: Sequence[Model], sources: Sequence[Source],
 def summarize(rows: Sequence[dict]) -> list[dict]:
   """Per (source, codec, setting): pooled bpp, mean PSNR; learned points also get
   JPEG's and WebP's PSNR at the same rate (interpolated on their curves; NaN where
-  the rate is outside the qualities measured)."""
+  the rate is outside the qualities measured) and, where the rate is below the
+  curve's lowest, that format's smallest file (`{fmt}_smallest_bpp`, `_psnr_db`)."""
   groups = collections.defaultdict(list)
   for r in rows:
     groups[(r['source'], r['codec'], r['setting'])].append(r)
@@ -88,29 +89,42 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
       continue
     for fmt in classical.FORMATS:
       curve = [t for t in summary if t['source'] == s['source'] and t['codec'] == fmt]
-      s[f'{fmt}_psnr_at_rate'] = classical.psnr_at_rate(
-          [t['bpp'] for t in curve], [t['psnr_db'] for t in curve], s['bpp'])
+      bpps, psnrs = [t['bpp'] for t in curve], [t['psnr_db'] for t in curve]
+      s[f'{fmt}_psnr_at_rate'] = classical.psnr_at_rate(bpps, psnrs, s['bpp'])
+      if curve and s['bpp'] < min(bpps):
+        s[f'{fmt}_smallest_bpp'], s[f'{fmt}_smallest_psnr_db'] = (
+            classical.smallest_file(bpps, psnrs))
   return summary
 
 
 def _csv(rows: Sequence[dict], fields: Sequence[str]) -> bytes:
   out = io.StringIO()
-  writer = csv.DictWriter(out, fields, extrasaction='ignore', lineterminator='\n')
+  writer = csv.DictWriter(out, fields, restval='', extrasaction='ignore',
+                          lineterminator='\n')
   writer.writeheader()
   writer.writerows(rows)
   return out.getvalue().encode()
 
 
+def _classical_cell(point: dict, fmt: str) -> str:
+  if f'{fmt}_smallest_bpp' in point:
+    return (f"none; its smallest: {point[f'{fmt}_smallest_bpp']:.4f} bpp, "
+            f"{point[f'{fmt}_smallest_psnr_db']:.2f}")
+  v = point[f'{fmt}_psnr_at_rate']
+  return 'outside' if np.isnan(v) else f'{v:.2f}'
+
+
 def markdown_table(summary: Sequence[dict]) -> str:
-  """The learned points with JPEG and WebP at matched rates."""
+  """The learned points with JPEG and WebP at matched rates; below a format's range,
+  its smallest file instead (a larger file: as PSNR falls with the rate, no better
+  than what the format would give at ours)."""
   lines = [('| source | model | frames | bpp | PSNR (dB) | JPEG PSNR at same bpp | '
             'WebP PSNR at same bpp |'), '|---|---|---|---|---|---|---|']
   for s in sorted((s for s in summary if s['codec'] == 'iac-jax'),
                   key=lambda s: (s['source'], s['bpp'])):
-    fmt = lambda v: 'outside' if np.isnan(v) else f'{v:.2f}'
     lines.append(f"| {s['source']} | {s['setting']} | {s['frames']} | {s['bpp']:.4f} | "
-                 f"{s['psnr_db']:.2f} | {fmt(s['jpeg_psnr_at_rate'])} | "
-                 f"{fmt(s['webp_psnr_at_rate'])} |")
+                 f"{s['psnr_db']:.2f} | {_classical_cell(s, 'jpeg')} | "
+                 f"{_classical_cell(s, 'webp')} |")
   return '\n'.join(lines) + '\n'
 
 
@@ -148,7 +162,8 @@ def write(rows: Sequence[dict], output_dir: str, title: str = '') -> list[dict]:
   summary = summarize(rows)
   atomic_io.write_bytes(os.path.join(output_dir, 'rd.csv'), _csv(rows, FIELDS))
   fields = ('source', 'codec', 'setting', 'frames', 'bpp', 'psnr_db', 'jpeg_psnr_at_rate',
-            'webp_psnr_at_rate')
+            'webp_psnr_at_rate', 'jpeg_smallest_bpp', 'jpeg_smallest_psnr_db',
+            'webp_smallest_bpp', 'webp_smallest_psnr_db')
   atomic_io.write_bytes(os.path.join(output_dir, 'summary.csv'), _csv(summary, fields))
   atomic_io.write_bytes(os.path.join(output_dir, 'summary.md'),
                         markdown_table(summary).encode())

@@ -30,6 +30,26 @@ def test_psnr_at_rate_interpolates_linearly_and_refuses_to_extrapolate():
   assert np.isnan(classical.psnr_at_rate([0.5, 1.0], [30.0, 40.0], 1.5))
 
 
+def test_a_point_below_a_formats_range_is_set_against_its_smallest_file():
+  rows = [{'source': 'photo', 'frame': 0, 'codec': codec_name, 'setting': setting,
+           'bpp': bpp, 'psnr_db': psnr, 'pixels': 100}
+          for codec_name, setting, bpp, psnr in [
+              ('iac-jax', 'low', 0.1, 30.0), ('iac-jax', 'high', 0.6, 35.0),
+              ('jpeg', 'q0', 0.3, 24.0), ('jpeg', 'q1', 0.3, 24.0), ('jpeg', 'q50', 1.0, 38.0),
+              ('webp', 'q0', 0.05, 28.0), ('webp', 'q50', 0.5, 36.0)]]
+  low, high = sorted((s for s in rd_report.summarize(rows) if s['codec'] == 'iac-jax'),
+                     key=lambda s: s['bpp'])
+  assert np.isnan(low['jpeg_psnr_at_rate'])
+  assert (low['jpeg_smallest_bpp'], low['jpeg_smallest_psnr_db']) == (0.3, 24.0)
+  assert low['webp_psnr_at_rate'] == pytest.approx(28.0 + 8.0 * 0.05 / 0.45)
+  assert 'webp_smallest_bpp' not in low
+  assert high['jpeg_psnr_at_rate'] == pytest.approx(24.0 + 14.0 * 3 / 7)
+  assert np.isnan(high['webp_psnr_at_rate']) and 'webp_smallest_bpp' not in high  # above
+  table = rd_report.markdown_table(rd_report.summarize(rows)).splitlines()
+  assert table[2].endswith('| none; its smallest: 0.3000 bpp, 24.00 | 28.89 |')
+  assert table[3].endswith('| 30.00 | outside |')
+
+
 def test_report_rates_come_from_real_bitstreams(tiny_model, tmp_path):
   frames = np.stack([smooth_image(40, 72, seed=s) for s in range(2)])
   source = rd_report.Source('clip', frames)
