@@ -16,7 +16,6 @@ import bz2
 import lzma
 import os
 import sys
-import tempfile
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,11 +58,7 @@ def main(argv):
   print('|---|---:|---:|---:|---:|---:|')
   for name in _MODELS.value:
     model = models.load_model(name)
-    with tempfile.TemporaryDirectory() as tmp:
-      path = os.path.join(tmp, 'm.msgpack')
-      models.save_model(model, path)
-      with open(path, 'rb') as f:
-        raw = f.read()
+    raw = models.params_bytes(model.params)
     sizes = [len(raw), len(zlib.compress(raw, 6)),
              len(lzma.compress(raw, preset=9 | lzma.PRESET_EXTREME)),
              len(bz2.compress(raw, 9)), bound_bits(model.params) / 8]

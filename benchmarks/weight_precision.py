@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,11 +32,7 @@ from iac_jax.training import data
 
 def file_bytes(model: models.Model) -> tuple[int, int]:
   """The model file's size, raw and after zlib (what git stores)."""
-  with tempfile.TemporaryDirectory() as tmp:
-    path = os.path.join(tmp, 'm.msgpack')
-    models.save_model(model, path)
-    with open(path, 'rb') as f:
-      raw = f.read()
+  raw = models.params_bytes(model.params)
   return len(raw), len(zlib.compress(raw))
 
 

@@ -89,6 +89,12 @@ def init_model(config_name: str, seed: int = 0, name: str | None = None) -> Mode
                {'config': config_name, 'steps': 0})
 
 
+def params_bytes(params: Any) -> bytes:
+  """What a model file (.msgpack) holds for `params`: see `save_model`."""
+  return serialization.msgpack_serialize(
+      serialization.to_state_dict(jax.tree.map(weight_grid.encode_leaf, params)))
+
+
 def save_model(model: Model, path: str) -> None:
   """Writes `path` (msgpack) and its `.json` sidecar, each atomically.
 
@@ -98,9 +104,7 @@ def save_model(model: Model, path: str) -> None:
   """
   if not path.endswith('.msgpack'):
     raise ValueError('model files end in .msgpack')
-  params = jax.tree.map(weight_grid.encode_leaf, model.params)
-  atomic_io.write_bytes(path, serialization.msgpack_serialize(
-      serialization.to_state_dict(params)))
+  atomic_io.write_bytes(path, params_bytes(model.params))
   meta = dict(model.metadata, config=model.config.name, name=model.name)
   atomic_io.write_bytes(path[:-len('.msgpack')] + '.json',
                         (json.dumps(meta, indent=2, sort_keys=True) + '\n').encode())
