@@ -99,8 +99,7 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
 
 def _csv(rows: Sequence[dict], fields: Sequence[str]) -> bytes:
   out = io.StringIO()
-  writer = csv.DictWriter(out, fields, restval='', extrasaction='ignore',
-                          lineterminator='\n')
+  writer = csv.DictWriter(out, fields, extrasaction='ignore', lineterminator='\n')
   writer.writeheader()
   writer.writerows(rows)
   return out.getvalue().encode()
